@@ -1,0 +1,218 @@
+//! Command-line interface: one clap subcommand per task of a knowledge engineer. Commands print
+//! for people by default and JSON with `--json`; a failed check exits non-zero.
+
+use anyhow::{Context, Result};
+use assetkg::config::Config;
+use assetkg::kb::{matrix, ExportFormat, KnowledgeBase, LoadReport, OutputFormat, Violation};
+use clap::{Parser, Subcommand, ValueEnum};
+use std::io::Write;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+/// assetkg: knowledge graph and semantic retrieval for industrial asset maintenance.
+#[derive(Debug, Parser)]
+#[command(version, about)]
+pub struct Args {
+    /// Data directory (the on-disk store lives in DIR/store).
+    #[arg(long, env = "ASSETKG_DATA_DIR", default_value = "data", global = true)]
+    data_dir: PathBuf,
+    /// Directory with assetkg.ttl (ontology) and shapes.ttl (SHACL).
+    #[arg(long, env = "ASSETKG_ONTOLOGY_DIR", default_value = "ontology", global = true)]
+    ontology_dir: PathBuf,
+    /// Directory of the bundled knowledge base (*.ttl).
+    #[arg(long, env = "ASSETKG_KB_DIR", default_value = "kb", global = true)]
+    kb_dir: PathBuf,
+    /// Log format.
+    #[arg(long, env = "ASSETKG_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text, global = true)]
+    pub log_format: LogFormat,
+    #[command(subcommand)]
+    command: Command,
+}
+
+/// How log lines are written (to stderr).
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum LogFormat {
+    /// Human-readable lines.
+    Text,
+    /// One JSON object per line.
+    Json,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Import the FailureSensorIQ relevance matrix into kb/failuresensoriq.ttl.
+    ImportMatrix {
+        /// The matrix as CSV (asset,failure_mode,sensor,relevant).
+        #[arg(long, default_value = "kb/sources/failuresensoriq/fm_sensor_relevance.csv")]
+        matrix: PathBuf,
+        /// Raw name → canonical name table (kind,raw,canonical).
+        #[arg(long, default_value = "kb/mappings/failuresensoriq-names.csv")]
+        names: PathBuf,
+        /// The Turtle file to write.
+        #[arg(long, default_value = "kb/failuresensoriq.ttl")]
+        out: PathBuf,
+    },
+    /// Validate and load RDF files into the store (default: the bundled ontology and KB).
+    /// All files load in one transaction: on any error nothing is written.
+    Load {
+        /// Files to load (.ttl, .trig, .nt, .nq, .rdf/.owl, .jsonld).
+        paths: Vec<PathBuf>,
+        /// Print the report as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Check RDF files against the SHACL shapes without writing anything; exits 1 on violations.
+    /// Without paths, checks the bundled ontology and KB on their own; with paths, checks them
+    /// together with what the store holds.
+    Validate {
+        /// Files to check.
+        paths: Vec<PathBuf>,
+        /// Print the report as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Run a read-only SPARQL query (project prefixes are predeclared).
+    Sparql {
+        /// The query text.
+        query: Option<String>,
+        /// Read the query from a file instead.
+        #[arg(long, conflicts_with = "query")]
+        file: Option<PathBuf>,
+        /// Output format.
+        #[arg(long, value_enum, default_value_t = OutputFormat::Table)]
+        format: OutputFormat,
+    },
+    /// Counts: entities per class, relations, provenance and vetting coverage, fact graphs.
+    Stats {
+        /// Print as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Write the knowledge base to stdout or a file.
+    Export {
+        /// Output format.
+        #[arg(long, value_enum, default_value_t = ExportFormat::Trig)]
+        format: ExportFormat,
+        /// Output file (default: stdout).
+        #[arg(long)]
+        out: Option<PathBuf>,
+        /// Include the RDFS entailments materialised at load time.
+        #[arg(long)]
+        with_inferred: bool,
+    },
+}
+
+/// Sets up `tracing` to stderr; `RUST_LOG` filters (default `info`).
+pub fn init_tracing(format: LogFormat) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    match format {
+        LogFormat::Text => builder.init(),
+        LogFormat::Json => builder.json().init(),
+    }
+}
+
+/// Runs one command.
+pub fn run(args: Args) -> Result<ExitCode> {
+    let config = Config::new(args.data_dir, args.ontology_dir, args.kb_dir)?;
+    let open = || -> Result<KnowledgeBase> {
+        KnowledgeBase::open(&config.store_dir(), &config.shapes_file())
+            .with_context(|| format!("opening the store in {}", config.store_dir().display()))
+    };
+    match args.command {
+        Command::ImportMatrix { matrix: csv, names, out } => {
+            let report = matrix::import_to_file(&csv, &names, &out)?;
+            println!(
+                "wrote {}: {} cells ({} relevant, {} not relevant), {} assets, {} failure modes, {} sensors, {} triples",
+                out.display(),
+                report.cells,
+                report.relevant,
+                report.not_relevant,
+                report.assets,
+                report.failure_modes,
+                report.sensors,
+                report.triples
+            );
+            println!("data: {}", matrix::CREDIT);
+        }
+        Command::Load { paths, json } => {
+            let paths = if paths.is_empty() { config.bundled_files()? } else { paths };
+            let kb = open()?;
+            tracing::info!(files = paths.len(), "loading");
+            let report = kb.load_files(&paths)?;
+            print_report(&report, json, "loaded")?;
+        }
+        Command::Validate { paths, json } => {
+            let (kb, paths) = if paths.is_empty() {
+                (KnowledgeBase::in_memory(&config.shapes_file())?, config.bundled_files()?)
+            } else if config.store_dir().exists() {
+                (open()?, paths)
+            } else {
+                (KnowledgeBase::in_memory(&config.shapes_file())?, paths)
+            };
+            let report = kb.check_files(&paths)?;
+            print_report(&report, json, "checked")?;
+            if !report.violations.is_empty() {
+                return Ok(ExitCode::from(1));
+            }
+        }
+        Command::Sparql { query, file, format } => {
+            let text = match (query, file) {
+                (Some(q), _) => q,
+                (None, Some(f)) => std::fs::read_to_string(&f).with_context(|| format!("reading {}", f.display()))?,
+                (None, None) => anyhow::bail!("give a query, or --file FILE"),
+            };
+            let outcome = open()?.query(&text)?;
+            let mut out = std::io::stdout().lock();
+            outcome.write(format, &mut out)?;
+            out.flush()?;
+        }
+        Command::Stats { json } => {
+            let stats = open()?.stats()?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&stats)?);
+            } else {
+                print!("{stats}");
+            }
+        }
+        Command::Export { format, out, with_inferred } => {
+            let kb = open()?;
+            match out {
+                Some(path) => {
+                    let file = std::fs::File::create(&path).with_context(|| format!("creating {}", path.display()))?;
+                    let mut writer = std::io::BufWriter::new(file);
+                    kb.export(format, with_inferred, &mut writer)?;
+                    writer.flush()?;
+                }
+                None => {
+                    let mut out = std::io::stdout().lock();
+                    kb.export(format, with_inferred, &mut out)?;
+                    out.flush()?;
+                }
+            }
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn print_report(report: &LoadReport, json: bool, verb: &str) -> Result<()> {
+    if json {
+        println!("{}", serde_json::to_string_pretty(report)?);
+        return Ok(());
+    }
+    for file in &report.files {
+        println!("{verb} {} ({} triples → {})", file.path.display(), file.triples, file.graphs.join(", "));
+    }
+    println!(
+        "{} asserted triples, {} RDFS entailments, {} violation(s){}",
+        report.asserted,
+        report.inferred,
+        report.violations.len(),
+        if report.committed { ", committed" } else { "" }
+    );
+    if !report.violations.is_empty() {
+        print!("{}", Violation::summary(&report.violations, usize::MAX));
+    }
+    Ok(())
+}

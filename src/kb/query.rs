@@ -1,0 +1,172 @@
+//! Read-only SPARQL over the knowledge base and the writing of results as a table, SPARQL
+//! JSON/XML/CSV/TSV, or Turtle/N-Triples for graph results. The default graph of every query is
+//! the union of the fact graphs, and the project prefixes are predeclared.
+
+use super::error::{KbError, KbResult};
+use super::KnowledgeBase;
+use crate::vocab::{compact, PREFIXES};
+use oxigraph::io::{RdfFormat, RdfSerializer};
+use oxigraph::model::{Term, Triple};
+use oxigraph::sparql::results::{QueryResultsFormat, QueryResultsSerializer};
+use oxigraph::sparql::{QueryResults, QuerySolution, SparqlEvaluator, Variable};
+use std::io::Write;
+use std::sync::Arc;
+
+/// How to write query results.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum OutputFormat {
+    /// A text table with compacted IRIs (for people).
+    Table,
+    /// SPARQL 1.1 Query Results JSON.
+    Json,
+    /// SPARQL 1.1 Query Results XML.
+    Xml,
+    /// SPARQL 1.1 Query Results CSV.
+    Csv,
+    /// SPARQL 1.1 Query Results TSV.
+    Tsv,
+    /// Turtle (CONSTRUCT and DESCRIBE only).
+    Turtle,
+    /// N-Triples (CONSTRUCT and DESCRIBE only).
+    Ntriples,
+}
+
+/// The collected result of a query.
+#[derive(Debug, Clone)]
+pub enum QueryOutcome {
+    /// SELECT: variables and one row of optional values per solution.
+    Solutions { variables: Vec<Variable>, rows: Vec<Vec<Option<Term>>> },
+    /// ASK.
+    Boolean(bool),
+    /// CONSTRUCT or DESCRIBE.
+    Graph(Vec<Triple>),
+}
+
+impl KnowledgeBase {
+    /// Runs a read-only SPARQL query (updates do not parse here).
+    pub fn query(&self, sparql: &str) -> KbResult<QueryOutcome> {
+        let mut evaluator = SparqlEvaluator::new();
+        for (prefix, iri) in PREFIXES {
+            evaluator = evaluator
+                .with_prefix(*prefix, *iri)
+                .map_err(|e| KbError::QuerySyntax(e.to_string()))?;
+        }
+        let mut prepared = evaluator.parse_query(sparql).map_err(|e| KbError::QuerySyntax(e.to_string()))?;
+        prepared.dataset_mut().set_default_graph_as_union();
+        let results = prepared
+            .on_store(self.store())
+            .execute()
+            .map_err(|e| KbError::QueryEvaluation(e.to_string()))?;
+        collect(results)
+    }
+}
+
+fn collect(results: QueryResults<'_>) -> KbResult<QueryOutcome> {
+    let eval = |e: oxigraph::sparql::QueryEvaluationError| KbError::QueryEvaluation(e.to_string());
+    Ok(match results {
+        QueryResults::Boolean(b) => QueryOutcome::Boolean(b),
+        QueryResults::Solutions(solutions) => {
+            let variables = solutions.variables().to_vec();
+            let mut rows = Vec::new();
+            for solution in solutions {
+                let solution = solution.map_err(eval)?;
+                rows.push(variables.iter().map(|v| solution.get(v).cloned()).collect());
+            }
+            QueryOutcome::Solutions { variables, rows }
+        }
+        QueryResults::Graph(triples) => {
+            QueryOutcome::Graph(triples.collect::<Result<Vec<_>, _>>().map_err(eval)?)
+        }
+    })
+}
+
+impl QueryOutcome {
+    /// Number of rows (SELECT), triples (CONSTRUCT) or 1 (ASK).
+    pub fn len(&self) -> usize {
+        match self {
+            Self::Solutions { rows, .. } => rows.len(),
+            Self::Boolean(_) => 1,
+            Self::Graph(triples) => triples.len(),
+        }
+    }
+
+    /// True when a SELECT or CONSTRUCT returned nothing.
+    pub fn is_empty(&self) -> bool {
+        matches!(self, Self::Solutions { rows, .. } if rows.is_empty())
+            || matches!(self, Self::Graph(t) if t.is_empty())
+    }
+
+    /// Writes the results in `format`.
+    pub fn write(&self, format: OutputFormat, out: &mut impl Write) -> KbResult<()> {
+        let ser = |e: std::io::Error| KbError::Serialize(e.to_string());
+        match (self, format) {
+            (Self::Graph(triples), OutputFormat::Turtle | OutputFormat::Ntriples | OutputFormat::Table) => {
+                let rdf_format = if format == OutputFormat::Ntriples { RdfFormat::NTriples } else { RdfFormat::Turtle };
+                let mut serializer = RdfSerializer::from_format(rdf_format);
+                for (prefix, iri) in PREFIXES {
+                    serializer = serializer.with_prefix(*prefix, *iri).map_err(|e| KbError::Serialize(e.to_string()))?;
+                }
+                let mut writer = serializer.for_writer(out);
+                for t in triples {
+                    writer.serialize_triple(t).map_err(ser)?;
+                }
+                writer.finish().map_err(ser)?;
+            }
+            (Self::Graph(_), _) => {
+                return Err(KbError::Serialize(format!(
+                    "a CONSTRUCT or DESCRIBE result is a graph: use --format turtle or ntriples, not {format:?}"
+                )))
+            }
+            (_, OutputFormat::Turtle | OutputFormat::Ntriples) => {
+                return Err(KbError::Serialize(format!(
+                    "{format:?} is for CONSTRUCT and DESCRIBE results; use table, json, xml, csv or tsv"
+                )))
+            }
+            (Self::Boolean(b), OutputFormat::Table) => writeln!(out, "{b}").map_err(ser)?,
+            (Self::Solutions { variables, rows }, OutputFormat::Table) => {
+                let mut table = comfy_table::Table::new();
+                table.load_preset(comfy_table::presets::UTF8_BORDERS_ONLY);
+                table.set_header(variables.iter().map(|v| v.as_str().to_owned()));
+                for row in rows {
+                    table.add_row(row.iter().map(|t| t.as_ref().map(show_term).unwrap_or_default()));
+                }
+                writeln!(out, "{table}\n{} row(s)", rows.len()).map_err(ser)?;
+            }
+            (Self::Boolean(b), _) => {
+                let serializer = QueryResultsSerializer::from_format(results_format(format));
+                serializer.serialize_boolean_to_writer(out, *b).map_err(ser)?;
+            }
+            (Self::Solutions { variables, rows }, _) => {
+                let serializer = QueryResultsSerializer::from_format(results_format(format));
+                let mut writer = serializer
+                    .serialize_solutions_to_writer(out, variables.clone())
+                    .map_err(ser)?;
+                let shared: Arc<[Variable]> = variables.clone().into();
+                for row in rows {
+                    let solution = QuerySolution::from((shared.clone(), row.clone()));
+                    writer.serialize(&solution).map_err(ser)?;
+                }
+                writer.finish().map_err(ser)?;
+            }
+        }
+        Ok(())
+    }
+}
+
+fn results_format(format: OutputFormat) -> QueryResultsFormat {
+    match format {
+        OutputFormat::Xml => QueryResultsFormat::Xml,
+        OutputFormat::Csv => QueryResultsFormat::Csv,
+        OutputFormat::Tsv => QueryResultsFormat::Tsv,
+        _ => QueryResultsFormat::Json,
+    }
+}
+
+/// A term as people read it: compacted IRI, or the literal's text.
+pub fn show_term(term: &Term) -> String {
+    match term {
+        Term::NamedNode(n) => compact(n.as_str()),
+        Term::Literal(l) => l.value().to_owned(),
+        other => other.to_string(),
+    }
+}

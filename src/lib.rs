@@ -1,0 +1,11 @@
+//! assetkg: an expert-vetted knowledge graph of industrial assets, their components, failure modes
+//! and sensors, with semantic retrieval for maintenance (see README.md and docs/).
+//!
+//! The library owns everything; the `assetkg` binary only parses the command line and calls it.
+
+pub mod config;
+pub mod error;
+pub mod kb;
+pub mod vocab;
+
+pub use error::{Error, Result};

@@ -1,0 +1,172 @@
+//! IRIs of the assetkg ontology and of the W3C vocabularies it builds on, as constants, so that
+//! code never spells an IRI twice.
+
+use oxigraph::model::NamedNodeRef;
+
+/// Namespace of the ontology (classes and properties).
+pub const AKG: &str = "https://w3id.org/assetkg/ontology#";
+/// Namespace of the knowledge-base individuals.
+pub const KB: &str = "https://w3id.org/assetkg/kb/";
+/// Namespace of the fact graphs (one named graph per source file).
+pub const GRAPH: &str = "https://w3id.org/assetkg/graph/";
+/// Namespace of the sources facts are attributed to.
+pub const SOURCE: &str = "https://w3id.org/assetkg/source/";
+
+/// The prefixes used in every file the project writes and in SPARQL queries it builds.
+pub const PREFIXES: &[(&str, &str)] = &[
+    ("akg", AKG),
+    ("src", SOURCE),
+    ("graph", GRAPH),
+    ("cat", "https://w3id.org/assetkg/kb/category/"),
+    ("cls", "https://w3id.org/assetkg/kb/class/"),
+    ("typ", "https://w3id.org/assetkg/kb/type/"),
+    ("sub", "https://w3id.org/assetkg/kb/subunit/"),
+    ("item", "https://w3id.org/assetkg/kb/item/"),
+    ("comp", "https://w3id.org/assetkg/kb/component/"),
+    ("fm", "https://w3id.org/assetkg/kb/failure-mode/"),
+    ("fmc", "https://w3id.org/assetkg/kb/failure-mode-class/"),
+    ("fd", "https://w3id.org/assetkg/kb/failure-description/"),
+    ("sensor", "https://w3id.org/assetkg/kb/sensor/"),
+    ("judg", "https://w3id.org/assetkg/kb/judgment/"),
+    ("rdf", "http://www.w3.org/1999/02/22-rdf-syntax-ns#"),
+    ("rdfs", "http://www.w3.org/2000/01/rdf-schema#"),
+    ("owl", "http://www.w3.org/2002/07/owl#"),
+    ("xsd", "http://www.w3.org/2001/XMLSchema#"),
+    ("skos", "http://www.w3.org/2004/02/skos/core#"),
+    ("prov", "http://www.w3.org/ns/prov#"),
+    ("dct", "http://purl.org/dc/terms/"),
+    ("sosa", "http://www.w3.org/ns/sosa/"),
+    ("ssn", "http://www.w3.org/ns/ssn/"),
+];
+
+/// `PREFIX` declarations for all of [`PREFIXES`], to put in front of a SPARQL query.
+pub fn sparql_prefixes() -> String {
+    PREFIXES
+        .iter()
+        .map(|(p, iri)| format!("PREFIX {p}: <{iri}>\n"))
+        .collect()
+}
+
+/// Writes `iri` with a prefix of [`PREFIXES`] where one fits, for messages and tables.
+pub fn compact(iri: &str) -> String {
+    PREFIXES
+        .iter()
+        .filter(|(_, ns)| iri.starts_with(ns))
+        .max_by_key(|(_, ns)| ns.len())
+        .map(|(p, ns)| format!("{p}:{}", &iri[ns.len()..]))
+        .unwrap_or_else(|| format!("<{iri}>"))
+}
+
+macro_rules! iri_consts {
+    ($($(#[$doc:meta])* $name:ident = $iri:expr;)*) => {
+        $($(#[$doc])* pub const $name: NamedNodeRef<'static> = NamedNodeRef::new_unchecked($iri);)*
+    };
+}
+
+/// Terms of the assetkg ontology.
+pub mod akg {
+    use super::NamedNodeRef;
+    iri_consts! {
+        /// A named graph of facts sharing one source and vetting status.
+        FACT_GRAPH = "https://w3id.org/assetkg/ontology#FactGraph";
+        SOURCE = "https://w3id.org/assetkg/ontology#Source";
+        EQUIPMENT_CATEGORY = "https://w3id.org/assetkg/ontology#EquipmentCategory";
+        EQUIPMENT_CLASS = "https://w3id.org/assetkg/ontology#EquipmentClass";
+        EQUIPMENT_TYPE = "https://w3id.org/assetkg/ontology#EquipmentType";
+        SUBUNIT = "https://w3id.org/assetkg/ontology#Subunit";
+        MAINTAINABLE_ITEM = "https://w3id.org/assetkg/ontology#MaintainableItem";
+        COMPONENT_KIND = "https://w3id.org/assetkg/ontology#ComponentKind";
+        FAILURE_MODE_CLASS = "https://w3id.org/assetkg/ontology#FailureModeClass";
+        FAILURE_MODE = "https://w3id.org/assetkg/ontology#FailureMode";
+        FAILURE_DESCRIPTION = "https://w3id.org/assetkg/ontology#FailureDescription";
+        SENSOR = "https://w3id.org/assetkg/ontology#Sensor";
+        SENSOR_RELEVANCE_JUDGMENT = "https://w3id.org/assetkg/ontology#SensorRelevanceJudgment";
+        VETTING_STATUS = "https://w3id.org/assetkg/ontology#vettingStatus";
+        PROPOSED = "https://w3id.org/assetkg/ontology#proposed";
+        VETTED = "https://w3id.org/assetkg/ontology#vetted";
+        REJECTED = "https://w3id.org/assetkg/ontology#rejected";
+        HAS_MONITORED_PROPERTY = "https://w3id.org/assetkg/ontology#hasMonitoredProperty";
+        HAS_FAILURE_MODE = "https://w3id.org/assetkg/ontology#hasFailureMode";
+        DETECTABLE_BY = "https://w3id.org/assetkg/ontology#detectableBy";
+        JUDGED_ASSET = "https://w3id.org/assetkg/ontology#judgedAsset";
+        JUDGED_FAILURE_MODE = "https://w3id.org/assetkg/ontology#judgedFailureMode";
+        JUDGED_SENSOR = "https://w3id.org/assetkg/ontology#judgedSensor";
+        RELEVANT = "https://w3id.org/assetkg/ontology#relevant";
+        SOURCE_ASSET_NAME = "https://w3id.org/assetkg/ontology#sourceAssetName";
+        SOURCE_FAILURE_MODE_NAME = "https://w3id.org/assetkg/ontology#sourceFailureModeName";
+        SOURCE_SENSOR_NAME = "https://w3id.org/assetkg/ontology#sourceSensorName";
+        SOURCE_SHA256 = "https://w3id.org/assetkg/ontology#sourceSha256";
+    }
+}
+
+/// The fact graph that holds entailments materialised at load time.
+pub const INFERRED_GRAPH: NamedNodeRef<'static> =
+    NamedNodeRef::new_unchecked("https://w3id.org/assetkg/graph/inferred");
+
+/// SKOS terms.
+pub mod skos {
+    use super::NamedNodeRef;
+    iri_consts! {
+        PREF_LABEL = "http://www.w3.org/2004/02/skos/core#prefLabel";
+        ALT_LABEL = "http://www.w3.org/2004/02/skos/core#altLabel";
+        DEFINITION = "http://www.w3.org/2004/02/skos/core#definition";
+    }
+}
+
+/// PROV-O terms.
+pub mod prov {
+    use super::NamedNodeRef;
+    iri_consts! {
+        WAS_ATTRIBUTED_TO = "http://www.w3.org/ns/prov#wasAttributedTo";
+        WAS_DERIVED_FROM = "http://www.w3.org/ns/prov#wasDerivedFrom";
+        WAS_GENERATED_BY = "http://www.w3.org/ns/prov#wasGeneratedBy";
+        GENERATED_AT_TIME = "http://www.w3.org/ns/prov#generatedAtTime";
+        ORGANIZATION = "http://www.w3.org/ns/prov#Organization";
+    }
+}
+
+/// Dublin Core terms.
+pub mod dct {
+    use super::NamedNodeRef;
+    iri_consts! {
+        TITLE = "http://purl.org/dc/terms/title";
+        LICENSE = "http://purl.org/dc/terms/license";
+        SOURCE = "http://purl.org/dc/terms/source";
+        BIBLIOGRAPHIC_CITATION = "http://purl.org/dc/terms/bibliographicCitation";
+    }
+}
+
+/// The local name the project mints for a label: lower case ASCII letters and digits, words
+/// joined by `-` ("Oil debris / contamination" → "oil-debris-contamination").
+pub fn slug(label: &str) -> String {
+    let mut out = String::with_capacity(label.len());
+    for c in label.chars().flat_map(char::to_lowercase) {
+        if c.is_ascii_alphanumeric() {
+            out.push(c);
+        } else if !out.ends_with('-') && !out.is_empty() {
+            out.push('-');
+        }
+    }
+    while out.ends_with('-') {
+        out.pop();
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn slugs_are_lower_case_and_hyphenated() {
+        assert_eq!(slug("Oil debris/ contamination"), "oil-debris-contamination");
+        assert_eq!(slug("power factor/tanδ"), "power-factor-tan");
+        assert_eq!(slug("  (DFR) "), "dfr");
+    }
+
+    #[test]
+    fn compact_uses_the_longest_namespace() {
+        assert_eq!(compact("https://w3id.org/assetkg/kb/class/pump"), "cls:pump");
+        assert_eq!(compact("http://example.org/x"), "<http://example.org/x>");
+    }
+}
