@@ -17,7 +17,12 @@ pub struct Args {
     #[arg(long, env = "ASSETKG_DATA_DIR", default_value = "data", global = true)]
     data_dir: PathBuf,
     /// Directory with assetkg.ttl (ontology) and shapes.ttl (SHACL).
-    #[arg(long, env = "ASSETKG_ONTOLOGY_DIR", default_value = "ontology", global = true)]
+    #[arg(
+        long,
+        env = "ASSETKG_ONTOLOGY_DIR",
+        default_value = "ontology",
+        global = true
+    )]
     ontology_dir: PathBuf,
     /// Directory of the bundled knowledge base (*.ttl).
     #[arg(long, env = "ASSETKG_KB_DIR", default_value = "kb", global = true)]
@@ -43,7 +48,10 @@ enum Command {
     /// Import the FailureSensorIQ relevance matrix into kb/failuresensoriq.ttl.
     ImportMatrix {
         /// The matrix as CSV (asset,failure_mode,sensor,relevant).
-        #[arg(long, default_value = "kb/sources/failuresensoriq/fm_sensor_relevance.csv")]
+        #[arg(
+            long,
+            default_value = "kb/sources/failuresensoriq/fm_sensor_relevance.csv"
+        )]
         matrix: PathBuf,
         /// Raw name → canonical name table (kind,raw,canonical).
         #[arg(long, default_value = "kb/mappings/failuresensoriq-names.csv")]
@@ -106,7 +114,9 @@ enum Command {
 pub fn init_tracing(format: LogFormat) {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
     match format {
         LogFormat::Text => builder.init(),
         LogFormat::Json => builder.json().init(),
@@ -121,7 +131,11 @@ pub fn run(args: Args) -> Result<ExitCode> {
             .with_context(|| format!("opening the store in {}", config.store_dir().display()))
     };
     match args.command {
-        Command::ImportMatrix { matrix: csv, names, out } => {
+        Command::ImportMatrix {
+            matrix: csv,
+            names,
+            out,
+        } => {
             let report = matrix::import_to_file(&csv, &names, &out)?;
             println!(
                 "wrote {}: {} cells ({} relevant, {} not relevant), {} assets, {} failure modes, {} sensors, {} triples",
@@ -137,7 +151,11 @@ pub fn run(args: Args) -> Result<ExitCode> {
             println!("data: {}", matrix::CREDIT);
         }
         Command::Load { paths, json } => {
-            let paths = if paths.is_empty() { config.bundled_files()? } else { paths };
+            let paths = if paths.is_empty() {
+                config.bundled_files()?
+            } else {
+                paths
+            };
             let kb = open()?;
             tracing::info!(files = paths.len(), "loading");
             let report = kb.load_files(&paths)?;
@@ -145,7 +163,10 @@ pub fn run(args: Args) -> Result<ExitCode> {
         }
         Command::Validate { paths, json } => {
             let (kb, paths) = if paths.is_empty() {
-                (KnowledgeBase::in_memory(&config.shapes_file())?, config.bundled_files()?)
+                (
+                    KnowledgeBase::in_memory(&config.shapes_file())?,
+                    config.bundled_files()?,
+                )
             } else if config.store_dir().exists() {
                 (open()?, paths)
             } else {
@@ -157,10 +178,15 @@ pub fn run(args: Args) -> Result<ExitCode> {
                 return Ok(ExitCode::from(1));
             }
         }
-        Command::Sparql { query, file, format } => {
+        Command::Sparql {
+            query,
+            file,
+            format,
+        } => {
             let text = match (query, file) {
                 (Some(q), _) => q,
-                (None, Some(f)) => std::fs::read_to_string(&f).with_context(|| format!("reading {}", f.display()))?,
+                (None, Some(f)) => std::fs::read_to_string(&f)
+                    .with_context(|| format!("reading {}", f.display()))?,
                 (None, None) => anyhow::bail!("give a query, or --file FILE"),
             };
             let outcome = open()?.query(&text)?;
@@ -176,11 +202,16 @@ pub fn run(args: Args) -> Result<ExitCode> {
                 print!("{stats}");
             }
         }
-        Command::Export { format, out, with_inferred } => {
+        Command::Export {
+            format,
+            out,
+            with_inferred,
+        } => {
             let kb = open()?;
             match out {
                 Some(path) => {
-                    let file = std::fs::File::create(&path).with_context(|| format!("creating {}", path.display()))?;
+                    let file = std::fs::File::create(&path)
+                        .with_context(|| format!("creating {}", path.display()))?;
                     let mut writer = std::io::BufWriter::new(file);
                     kb.export(format, with_inferred, &mut writer)?;
                     writer.flush()?;
@@ -202,7 +233,12 @@ fn print_report(report: &LoadReport, json: bool, verb: &str) -> Result<()> {
         return Ok(());
     }
     for file in &report.files {
-        println!("{verb} {} ({} triples → {})", file.path.display(), file.triples, file.graphs.join(", "));
+        println!(
+            "{verb} {} ({} triples → {})",
+            file.path.display(),
+            file.triples,
+            file.graphs.join(", ")
+        );
     }
     println!(
         "{} asserted triples, {} RDFS entailments, {} violation(s){}",
@@ -211,6 +247,9 @@ fn print_report(report: &LoadReport, json: bool, verb: &str) -> Result<()> {
         report.violations.len(),
         if report.committed { ", committed" } else { "" }
     );
+    if report.committed {
+        println!("kb version {}", report.kb_version);
+    }
     if !report.violations.is_empty() {
         print!("{}", Violation::summary(&report.violations, usize::MAX));
     }

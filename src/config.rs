@@ -29,14 +29,28 @@ pub struct Config {
 
 impl Config {
     /// Checks that the ontology and KB directories hold what the KB needs.
-    pub fn new(data_dir: PathBuf, ontology_dir: PathBuf, kb_dir: PathBuf) -> Result<Self, ConfigError> {
+    pub fn new(
+        data_dir: PathBuf,
+        ontology_dir: PathBuf,
+        kb_dir: PathBuf,
+    ) -> Result<Self, ConfigError> {
         for (what, dir) in [("ontology", &ontology_dir), ("knowledge base", &kb_dir)] {
             if !dir.is_dir() {
-                return Err(ConfigError::MissingDir { what, path: dir.clone() });
+                return Err(ConfigError::MissingDir {
+                    what,
+                    path: dir.clone(),
+                });
             }
         }
-        let config = Self { data_dir, ontology_dir, kb_dir };
-        for (what, file) in [("ontology", config.ontology_file()), ("shapes", config.shapes_file())] {
+        let config = Self {
+            data_dir,
+            ontology_dir,
+            kb_dir,
+        };
+        for (what, file) in [
+            ("ontology", config.ontology_file()),
+            ("shapes", config.shapes_file()),
+        ] {
             if !file.is_file() {
                 return Err(ConfigError::MissingFile { what, path: file });
             }

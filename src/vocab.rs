@@ -28,6 +28,7 @@ pub const PREFIXES: &[(&str, &str)] = &[
     ("fd", "https://w3id.org/assetkg/kb/failure-description/"),
     ("sensor", "https://w3id.org/assetkg/kb/sensor/"),
     ("judg", "https://w3id.org/assetkg/kb/judgment/"),
+    ("shp", "https://w3id.org/assetkg/shapes#"),
     ("rdf", "http://www.w3.org/1999/02/22-rdf-syntax-ns#"),
     ("rdfs", "http://www.w3.org/2000/01/rdf-schema#"),
     ("owl", "http://www.w3.org/2002/07/owl#"),
@@ -159,14 +160,20 @@ mod tests {
 
     #[test]
     fn slugs_are_lower_case_and_hyphenated() {
-        assert_eq!(slug("Oil debris/ contamination"), "oil-debris-contamination");
+        assert_eq!(
+            slug("Oil debris/ contamination"),
+            "oil-debris-contamination"
+        );
         assert_eq!(slug("power factor/tanδ"), "power-factor-tan");
         assert_eq!(slug("  (DFR) "), "dfr");
     }
 
     #[test]
     fn compact_uses_the_longest_namespace() {
-        assert_eq!(compact("https://w3id.org/assetkg/kb/class/pump"), "cls:pump");
+        assert_eq!(
+            compact("https://w3id.org/assetkg/kb/class/pump"),
+            "cls:pump"
+        );
         assert_eq!(compact("http://example.org/x"), "<http://example.org/x>");
     }
 }

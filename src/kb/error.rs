@@ -16,17 +16,28 @@ pub enum KbError {
         source: std::io::Error,
     },
     /// The file extension names no RDF format we read.
-    #[error("{path}: unknown RDF format (expected .ttl, .trig, .nt, .nq, .rdf/.owl/.xml or .jsonld)")]
+    #[error(
+        "{path}: unknown RDF format (expected .ttl, .trig, .nt, .nq, .rdf/.owl/.xml or .jsonld)"
+    )]
     UnknownFormat { path: PathBuf },
     /// The file is not well-formed RDF.
     #[error("{path}:{line}:{column}: syntax error: {message}")]
-    Syntax { path: PathBuf, line: u64, column: u64, message: String },
+    Syntax {
+        path: PathBuf,
+        line: u64,
+        column: u64,
+        message: String,
+    },
     /// A triple file declares no fact graph, so its facts would have no provenance.
     #[error("{path}: declares no fact graph; every file needs one `<graph IRI> a akg:FactGraph` with its source (prov:wasAttributedTo) and vetting status (akg:vettingStatus)")]
     NoFactGraph { path: PathBuf },
     /// A triple file declares more than one fact graph, so its facts cannot be placed.
     #[error("{path}: declares {count} fact graphs ({graphs}); a Turtle, N-Triples, RDF/XML or JSON-LD file must declare exactly one")]
-    SeveralFactGraphs { path: PathBuf, count: usize, graphs: String },
+    SeveralFactGraphs {
+        path: PathBuf,
+        count: usize,
+        graphs: String,
+    },
     /// A dataset file puts triples in the default graph, where they have no provenance.
     #[error("{path}: {count} triples are in the default graph; put them in a named graph declared as akg:FactGraph")]
     DefaultGraphTriples { path: PathBuf, count: usize },
@@ -35,7 +46,11 @@ pub enum KbError {
     UndeclaredGraph { path: PathBuf, graph: String },
     /// Two files of one load write the same fact graph.
     #[error("fact graph <{graph}> is written by both {first} and {second}")]
-    DuplicateGraph { graph: String, first: PathBuf, second: PathBuf },
+    DuplicateGraph {
+        graph: String,
+        first: PathBuf,
+        second: PathBuf,
+    },
     /// The data breaks the SHACL shapes; nothing was written.
     #[error("{} SHACL violation(s); nothing was written:\n{}", .0.len(), Violation::summary(.0, 20))]
     Invalid(Vec<Violation>),
@@ -56,7 +71,11 @@ pub enum KbError {
     QueryEvaluation(String),
     /// The relevance matrix or its name table is malformed.
     #[error("{path}:{line}: {message}")]
-    Matrix { path: PathBuf, line: u64, message: String },
+    Matrix {
+        path: PathBuf,
+        line: u64,
+        message: String,
+    },
     /// The underlying Oxigraph store failed.
     #[error("store: {0}")]
     Store(#[from] oxigraph::store::StorageError),
@@ -67,7 +86,10 @@ pub enum KbError {
 
 impl KbError {
     pub(crate) fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
-        Self::Io { path: path.into(), source }
+        Self::Io {
+            path: path.into(),
+            source,
+        }
     }
 }
 

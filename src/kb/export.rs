@@ -7,7 +7,7 @@ use super::KnowledgeBase;
 use crate::vocab::{INFERRED_GRAPH, PREFIXES};
 use oxigraph::io::{JsonLdProfileSet, RdfFormat, RdfSerializer};
 use oxigraph::model::{GraphName, Triple};
-use std::collections::BTreeSet;
+use std::collections::BTreeMap;
 use std::io::Write;
 
 /// Formats `assetkg export` writes.
@@ -25,33 +25,51 @@ pub enum ExportFormat {
 
 impl KnowledgeBase {
     /// Writes the KB in `format`; `with_inferred` adds the materialised RDFS entailments.
-    pub fn export(&self, format: ExportFormat, with_inferred: bool, out: &mut impl Write) -> KbResult<()> {
+    pub fn export(
+        &self,
+        format: ExportFormat,
+        with_inferred: bool,
+        out: &mut impl Write,
+    ) -> KbResult<()> {
         let ser = |e: std::io::Error| KbError::Serialize(e.to_string());
         let rdf_format = match format {
             ExportFormat::Turtle => RdfFormat::Turtle,
             ExportFormat::Trig => RdfFormat::TriG,
             ExportFormat::Nquads => RdfFormat::NQuads,
-            ExportFormat::Jsonld => RdfFormat::JsonLd { profile: JsonLdProfileSet::empty() },
+            ExportFormat::Jsonld => RdfFormat::JsonLd {
+                profile: JsonLdProfileSet::empty(),
+            },
         };
         let mut serializer = RdfSerializer::from_format(rdf_format);
         if format != ExportFormat::Nquads {
             for (prefix, iri) in PREFIXES {
-                serializer = serializer.with_prefix(*prefix, *iri).map_err(|e| KbError::Serialize(e.to_string()))?;
+                serializer = serializer
+                    .with_prefix(*prefix, *iri)
+                    .map_err(|e| KbError::Serialize(e.to_string()))?;
             }
         }
         let mut writer = serializer.for_writer(out);
-        let keep = |g: &GraphName| with_inferred || !matches!(g, GraphName::NamedNode(n) if n.as_ref() == INFERRED_GRAPH);
+        let keep = |g: &GraphName| {
+            with_inferred || !matches!(g, GraphName::NamedNode(n) if n.as_ref() == INFERRED_GRAPH)
+        };
         if format == ExportFormat::Turtle {
             // Sorted and deduplicated: a fact stated in two graphs is one triple.
-            let mut triples = BTreeSet::new();
+            let mut triples = BTreeMap::new();
             for quad in self.store().iter() {
                 let quad = quad?;
                 if keep(&quad.graph_name) {
                     let t = Triple::from(quad);
-                    triples.insert((t.subject.to_string(), t.predicate.to_string(), t.object.to_string(), t));
+                    triples.insert(
+                        (
+                            t.subject.to_string(),
+                            t.predicate.to_string(),
+                            t.object.to_string(),
+                        ),
+                        t,
+                    );
                 }
             }
-            for (_, _, _, t) in &triples {
+            for t in triples.values() {
                 writer.serialize_triple(t).map_err(ser)?;
             }
         } else {

@@ -40,14 +40,21 @@ const RULES: &[(&str, &str)] = &[
 const MAX_ROUNDS: usize = 8;
 
 /// The RDFS entailments of `asserted` that are about KB individuals and not already asserted.
-pub fn rdfs_entailments<'a>(asserted: impl IntoIterator<Item = TripleRef<'a>>) -> KbResult<Vec<Triple>> {
+pub fn rdfs_entailments<'a>(
+    asserted: impl IntoIterator<Item = TripleRef<'a>>,
+) -> KbResult<Vec<Triple>> {
     let err = |e: &dyn std::fmt::Display| KbError::Reasoner(e.to_string());
     let scratch = Store::new()?;
     let asserted: HashSet<Triple> = asserted.into_iter().map(TripleRef::into_owned).collect();
-    scratch
-        .bulk_loader()
-        .load_quads(asserted.iter().map(|t| t.as_ref().in_graph(GraphNameRef::DefaultGraph).into_owned()))
+    let mut loader = scratch.bulk_loader();
+    loader
+        .load_quads(
+            asserted
+                .iter()
+                .map(|t| t.as_ref().in_graph(GraphNameRef::DefaultGraph).into_owned()),
+        )
         .map_err(|e| err(&e))?;
+    loader.commit().map_err(|e| err(&e))?;
 
     let mut inferred: HashSet<Triple> = HashSet::new();
     for _ in 0..MAX_ROUNDS {
@@ -59,7 +66,9 @@ pub fn rdfs_entailments<'a>(asserted: impl IntoIterator<Item = TripleRef<'a>>) -
                 .on_store(&scratch)
                 .execute()
                 .map_err(|e| KbError::Reasoner(format!("{name}: {e}")))?;
-            let QueryResults::Graph(triples) = results else { continue };
+            let QueryResults::Graph(triples) = results else {
+                continue;
+            };
             for t in triples {
                 let t = t.map_err(|e| KbError::Reasoner(format!("{name}: {e}")))?;
                 if !asserted.contains(&t) && !inferred.contains(&t) {
@@ -83,7 +92,8 @@ pub fn rdfs_entailments<'a>(asserted: impl IntoIterator<Item = TripleRef<'a>>) -
 /// Keeps entailments about KB individuals that say something: drops trivial RDFS typing
 /// (`rdfs:Resource`, `rdf:Property`, `rdfs:Class`, `rdfs:Datatype`).
 fn is_useful(t: &Triple) -> bool {
-    let about_kb = matches!(&t.subject, NamedOrBlankNode::NamedNode(n) if n.as_str().starts_with(KB));
+    let about_kb =
+        matches!(&t.subject, NamedOrBlankNode::NamedNode(n) if n.as_str().starts_with(KB));
     let trivial_type = t.predicate == rdf::TYPE
         && matches!(&t.object, Term::NamedNode(n)
             if *n == rdfs::RESOURCE || *n == rdf::PROPERTY || *n == rdfs::CLASS || *n == rdfs::DATATYPE);

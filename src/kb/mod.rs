@@ -14,6 +14,7 @@ mod parse;
 mod query;
 mod stats;
 mod validate;
+mod version;
 
 pub use error::{KbError, KbResult};
 pub use export::ExportFormat;
@@ -24,17 +25,26 @@ pub use validate::{Shapes, Violation};
 
 use crate::vocab::{akg, compact, prov, INFERRED_GRAPH, SOURCE};
 use oxigraph::model::vocab::rdf;
-use oxigraph::model::{GraphName, GraphNameRef, Literal, NamedNode, NamedOrBlankNode, Quad, Triple};
+use oxigraph::model::{
+    GraphName, GraphNameRef, Literal, NamedNode, NamedOrBlankNode, Quad, Triple,
+};
 use oxigraph::store::Store;
 use serde::Serialize;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
 
 /// The knowledge base: the store plus the shapes every write must satisfy.
-#[derive(Debug)]
 pub struct KnowledgeBase {
     store: Store,
     shapes: Shapes,
+}
+
+impl std::fmt::Debug for KnowledgeBase {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("KnowledgeBase")
+            .field("shapes", &self.shapes)
+            .finish_non_exhaustive()
+    }
 }
 
 /// What one file contributed to a load.
@@ -61,6 +71,8 @@ pub struct LoadReport {
     pub asserted: usize,
     /// True when the store was changed.
     pub committed: bool,
+    /// The KB version id after the load (see [`KnowledgeBase::kb_version`]); empty for a dry run.
+    pub kb_version: String,
 }
 
 /// A load that has been parsed, validated and reasoned over, but not yet written.
@@ -74,12 +86,18 @@ impl KnowledgeBase {
     /// Opens (or creates) the on-disk store in `store_dir`.
     pub fn open(store_dir: &Path, shapes_file: &Path) -> KbResult<Self> {
         std::fs::create_dir_all(store_dir).map_err(|e| KbError::io(store_dir, e))?;
-        Ok(Self { store: Store::open(store_dir)?, shapes: Shapes::from_file(shapes_file)? })
+        Ok(Self {
+            store: Store::open(store_dir)?,
+            shapes: Shapes::from_file(shapes_file)?,
+        })
     }
 
     /// A fresh in-memory store (tests, dry runs).
     pub fn in_memory(shapes_file: &Path) -> KbResult<Self> {
-        Ok(Self { store: Store::new()?, shapes: Shapes::from_file(shapes_file)? })
+        Ok(Self {
+            store: Store::new()?,
+            shapes: Shapes::from_file(shapes_file)?,
+        })
     }
 
     /// The underlying Oxigraph store, for read access by other modules.
@@ -95,7 +113,10 @@ impl KnowledgeBase {
     /// Parses, validates and loads `paths` in one transaction. Each file's fact graphs replace
     /// the graphs of the same name. On any error nothing is written.
     pub fn load_files(&self, paths: &[PathBuf]) -> KbResult<LoadReport> {
-        let parsed = paths.iter().map(|p| parse_file(p)).collect::<KbResult<Vec<_>>>()?;
+        let parsed = paths
+            .iter()
+            .map(|p| parse_file(p))
+            .collect::<KbResult<Vec<_>>>()?;
         self.load_parsed(parsed)
     }
 
@@ -111,14 +132,18 @@ impl KnowledgeBase {
     /// Everything a load of `paths` would do, without writing: the violations are returned in
     /// the report rather than as an error.
     pub fn check_files(&self, paths: &[PathBuf]) -> KbResult<LoadReport> {
-        let parsed = paths.iter().map(|p| parse_file(p)).collect::<KbResult<Vec<_>>>()?;
+        let parsed = paths
+            .iter()
+            .map(|p| parse_file(p))
+            .collect::<KbResult<Vec<_>>>()?;
         Ok(self.plan(parsed)?.report)
     }
 
     /// Validates what the store holds now.
     pub fn validate_store(&self) -> KbResult<Vec<Violation>> {
         let asserted = self.asserted_quads(&BTreeSet::new())?;
-        self.shapes.validate(asserted.iter().map(|q| q.as_ref().into()))
+        self.shapes
+            .validate(asserted.iter().map(|q| q.as_ref().into()))
     }
 
     /// Quads of every fact graph except `skip` and the inferred graph.
@@ -166,7 +191,11 @@ impl KnowledgeBase {
         let triples: Vec<_> = candidate.iter().map(|q| q.as_ref().into()).collect();
         let mut violations = self.shapes.validate(triples.iter().copied())?;
         locate(&mut violations, &parsed);
-        let inferred = if violations.is_empty() { infer::rdfs_entailments(triples.iter().copied())? } else { Vec::new() };
+        let inferred = if violations.is_empty() {
+            infer::rdfs_entailments(triples.iter().copied())?
+        } else {
+            Vec::new()
+        };
 
         let report = LoadReport {
             files,
@@ -174,12 +203,21 @@ impl KnowledgeBase {
             inferred: inferred.len(),
             asserted: candidate.len(),
             committed: false,
+            kb_version: String::new(),
         };
-        Ok(Plan { report, new_graphs, inferred })
+        Ok(Plan {
+            report,
+            new_graphs,
+            inferred,
+        })
     }
 
     fn commit(&self, plan: Plan) -> KbResult<LoadReport> {
-        let Plan { mut report, new_graphs, inferred } = plan;
+        let Plan {
+            mut report,
+            new_graphs,
+            inferred,
+        } = plan;
         let inferred_graph = GraphNameRef::from(INFERRED_GRAPH);
         let mut tx = self.store.start_transaction()?;
         for (graph, quads) in &new_graphs {
@@ -198,6 +236,7 @@ impl KnowledgeBase {
         }
         tx.commit()?;
         report.committed = true;
+        report.kb_version = self.kb_version()?;
         Ok(report)
     }
 }
@@ -206,12 +245,27 @@ impl KnowledgeBase {
 fn inferred_graph_header() -> Vec<Quad> {
     let g = INFERRED_GRAPH.into_owned();
     let reasoner = NamedNode::new_unchecked(format!("{SOURCE}rdfs-reasoner"));
-    let title = Literal::new_language_tagged_literal_unchecked("RDFS entailments materialised at load time", "en");
+    let title = Literal::new_language_tagged_literal_unchecked(
+        "RDFS entailments materialised at load time",
+        "en",
+    );
+    let label = Literal::new_language_tagged_literal_unchecked("assetkg RDFS rules", "en");
     vec![
         Quad::new(g.clone(), rdf::TYPE, akg::FACT_GRAPH, g.clone()),
         Quad::new(g.clone(), crate::vocab::dct::TITLE, title, g.clone()),
-        Quad::new(g.clone(), prov::WAS_ATTRIBUTED_TO, reasoner.clone(), g.clone()),
+        Quad::new(
+            g.clone(),
+            prov::WAS_ATTRIBUTED_TO,
+            reasoner.clone(),
+            g.clone(),
+        ),
         Quad::new(g.clone(), akg::VETTING_STATUS, akg::PROPOSED, g.clone()),
+        Quad::new(
+            reasoner.clone(),
+            crate::vocab::skos::PREF_LABEL,
+            label,
+            g.clone(),
+        ),
         Quad::new(reasoner, rdf::TYPE, akg::SOURCE, g),
     ]
 }
@@ -225,7 +279,10 @@ fn locate(violations: &mut [Violation], parsed: &[ParsedFile]) {
     for file in parsed {
         for quad in file.quads() {
             if let NamedOrBlankNode::NamedNode(s) = &quad.subject {
-                files_of.entry(compact(s.as_str())).or_default().insert(&file.path);
+                files_of
+                    .entry(compact(s.as_str()))
+                    .or_default()
+                    .insert(&file.path);
             }
         }
     }

@@ -35,7 +35,10 @@ pub enum OutputFormat {
 #[derive(Debug, Clone)]
 pub enum QueryOutcome {
     /// SELECT: variables and one row of optional values per solution.
-    Solutions { variables: Vec<Variable>, rows: Vec<Vec<Option<Term>>> },
+    Solutions {
+        variables: Vec<Variable>,
+        rows: Vec<Vec<Option<Term>>>,
+    },
     /// ASK.
     Boolean(bool),
     /// CONSTRUCT or DESCRIBE.
@@ -51,7 +54,9 @@ impl KnowledgeBase {
                 .with_prefix(*prefix, *iri)
                 .map_err(|e| KbError::QuerySyntax(e.to_string()))?;
         }
-        let mut prepared = evaluator.parse_query(sparql).map_err(|e| KbError::QuerySyntax(e.to_string()))?;
+        let mut prepared = evaluator
+            .parse_query(sparql)
+            .map_err(|e| KbError::QuerySyntax(e.to_string()))?;
         prepared.dataset_mut().set_default_graph_as_union();
         let results = prepared
             .on_store(self.store())

@@ -36,6 +36,8 @@ pub struct GraphStats {
 /// Everything `assetkg stats` reports.
 #[derive(Debug, Clone, Serialize)]
 pub struct Stats {
+    /// The KB version id (RDFC-1.0 canonical hash of the asserted facts).
+    pub kb_version: String,
     /// Entities per ontology class (asserted types only), keyed by the class's compact IRI.
     pub entities: BTreeMap<String, u64>,
     /// Equipment classes with at least one subunit that has maintainable items.
@@ -79,18 +81,19 @@ impl KnowledgeBase {
             .into_iter()
             .map(|r| (text(&r[0]), number(&r[1])))
             .collect();
-        let one = |q: &str| -> KbResult<u64> { Ok(self.rows(q)?.first().map(|r| number(&r[0])).unwrap_or(0)) };
+        let one = |q: &str| -> KbResult<u64> {
+            Ok(self.rows(q)?.first().map(|r| number(&r[0])).unwrap_or(0))
+        };
         let decomposed_classes = one(
             "SELECT (COUNT(DISTINCT ?c) AS ?n) WHERE { ?i akg:partOf ?s . ?s akg:subunitOf ?c }",
         )?;
-        let classes_with_types = one("SELECT (COUNT(DISTINCT ?c) AS ?n) WHERE { ?t akg:typeOf ?c }")?;
+        let classes_with_types =
+            one("SELECT (COUNT(DISTINCT ?c) AS ?n) WHERE { ?t akg:typeOf ?c }")?;
         let asserted_triples = one(
             "SELECT (COUNT(*) AS ?n) WHERE { GRAPH ?g { ?s ?p ?o } FILTER(?g != graph:inferred) }",
         )?;
-        let relations = one(
-            "SELECT (COUNT(*) AS ?n) WHERE { GRAPH ?g { ?s ?p ?o }
-               FILTER(?g != graph:inferred && ?p != rdf:type && !isLiteral(?o)) }",
-        )?;
+        let relations = one("SELECT (COUNT(*) AS ?n) WHERE { GRAPH ?g { ?s ?p ?o }
+               FILTER(?g != graph:inferred && ?p != rdf:type && !isLiteral(?o)) }")?;
         let with_provenance = one(
             "SELECT (COUNT(*) AS ?n) WHERE { GRAPH ?g { ?s ?p ?o } FILTER(?g != graph:inferred)
                FILTER EXISTS { ?g a akg:FactGraph ; prov:wasAttributedTo ?src } }",
@@ -117,7 +120,8 @@ impl KnowledgeBase {
             one("SELECT (COUNT(DISTINCT ?j) AS ?n) WHERE { ?j a akg:SensorRelevanceJudgment ; akg:relevant true }")?;
         let judgments_not_relevant =
             one("SELECT (COUNT(DISTINCT ?j) AS ?n) WHERE { ?j a akg:SensorRelevanceJudgment ; akg:relevant false }")?;
-        let inferred_triples = one("SELECT (COUNT(*) AS ?n) WHERE { GRAPH graph:inferred { ?s ?p ?o } }")?;
+        let inferred_triples =
+            one("SELECT (COUNT(*) AS ?n) WHERE { GRAPH graph:inferred { ?s ?p ?o } }")?;
         let graphs = self
             .rows(
                 "SELECT ?g (SAMPLE(?t) AS ?title) (SAMPLE(?src) AS ?source) (SAMPLE(?st) AS ?status)
@@ -132,13 +136,17 @@ impl KnowledgeBase {
                 graph: text(&r[0]),
                 title: text(&r[1]),
                 source: text(&r[2]),
-                status: text(&r[3]),
+                status: text(&r[3]).trim_start_matches("akg:").to_owned(),
                 triples: number(&r[4]),
             })
             .collect();
-        let provenance_coverage_percent =
-            if asserted_triples == 0 { 0.0 } else { 100.0 * both as f64 / asserted_triples as f64 };
+        let provenance_coverage_percent = if asserted_triples == 0 {
+            0.0
+        } else {
+            100.0 * both as f64 / asserted_triples as f64
+        };
         Ok(Stats {
+            kb_version: self.kb_version()?,
             entities,
             decomposed_classes,
             classes_with_types,
@@ -178,7 +186,10 @@ impl KnowledgeBase {
 impl Stats {
     /// Entities of one ontology class, by local name (`"Sensor"`).
     pub fn count(&self, class: &str) -> u64 {
-        self.entities.get(&format!("akg:{class}")).copied().unwrap_or(0)
+        self.entities
+            .get(&format!("akg:{class}"))
+            .copied()
+            .unwrap_or(0)
     }
 }
 
@@ -195,23 +206,47 @@ fn number(term: &Option<Term>) -> u64 {
 
 impl fmt::Display for Stats {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        writeln!(f, "kb version: {}", self.kb_version)?;
         writeln!(f, "entities per class:")?;
         for (class, n) in &self.entities {
             writeln!(f, "  {class:<32} {n:>7}")?;
         }
-        writeln!(f, "equipment classes with a decomposition: {}", self.decomposed_classes)?;
-        writeln!(f, "equipment classes with types:          {}", self.classes_with_types)?;
-        writeln!(f, "asserted triples: {}  (relations: {})", self.asserted_triples, self.relations)?;
+        writeln!(
+            f,
+            "equipment classes with a decomposition: {}",
+            self.decomposed_classes
+        )?;
+        writeln!(
+            f,
+            "equipment classes with types:          {}",
+            self.classes_with_types
+        )?;
+        writeln!(
+            f,
+            "asserted triples: {}  (relations: {})",
+            self.asserted_triples, self.relations
+        )?;
         writeln!(
             f,
             "with provenance: {}  with vetting status: {}  coverage: {:.1} %",
             self.with_provenance, self.with_vetting_status, self.provenance_coverage_percent
         )?;
         let statuses = |v: &[StatusCount]| {
-            v.iter().map(|s| format!("{} {}", s.status, s.count)).collect::<Vec<_>>().join(", ")
+            v.iter()
+                .map(|s| format!("{} {}", s.status, s.count))
+                .collect::<Vec<_>>()
+                .join(", ")
         };
-        writeln!(f, "triples by vetting status: {}", statuses(&self.triples_by_status))?;
-        writeln!(f, "judgments by vetting status: {}", statuses(&self.judgments_by_status))?;
+        writeln!(
+            f,
+            "triples by vetting status: {}",
+            statuses(&self.triples_by_status)
+        )?;
+        writeln!(
+            f,
+            "judgments by vetting status: {}",
+            statuses(&self.judgments_by_status)
+        )?;
         writeln!(
             f,
             "judgments: {} relevant, {} not relevant",
@@ -220,7 +255,11 @@ impl fmt::Display for Stats {
         writeln!(f, "inferred triples (RDFS): {}", self.inferred_triples)?;
         writeln!(f, "fact graphs:")?;
         for g in &self.graphs {
-            writeln!(f, "  {:<36} {:>7} triples  {:<9} {}  — {}", g.graph, g.triples, g.status, g.source, g.title)?;
+            writeln!(
+                f,
+                "  {:<36} {:>7} triples  {:<9} {}  — {}",
+                g.graph, g.triples, g.status, g.source, g.title
+            )?;
         }
         Ok(())
     }

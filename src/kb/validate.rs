@@ -79,20 +79,31 @@ pub struct Shapes {
 
 impl std::fmt::Debug for Shapes {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Shapes").field("path", &self.path).finish_non_exhaustive()
+        f.debug_struct("Shapes")
+            .field("path", &self.path)
+            .finish_non_exhaustive()
     }
 }
 
 impl Shapes {
     /// Reads and compiles a Turtle file of SHACL shapes.
     pub fn from_file(path: &Path) -> KbResult<Self> {
-        let shapes_error = |message: String| KbError::Shapes { path: path.to_owned(), message };
-        let graph = OxigraphInMemory::from_path(path, &RDFFormat::Turtle, None, &ReaderMode::default())
-            .map_err(|e| shapes_error(e.to_string()))?;
+        let shapes_error = |message: String| KbError::Shapes {
+            path: path.to_owned(),
+            message,
+        };
+        let graph =
+            OxigraphInMemory::from_path(path, &RDFFormat::Turtle, None, &ReaderMode::default())
+                .map_err(|e| shapes_error(e.to_string()))?;
         let data = RdfData::from_graph(graph).map_err(|e| shapes_error(e.to_string()))?;
-        let ast = ShaclParser::new(data).parse().map_err(|e| shapes_error(e.to_string()))?;
+        let ast = ShaclParser::new(data)
+            .parse()
+            .map_err(|e| shapes_error(e.to_string()))?;
         let schema = IRSchema::compile(&ast).map_err(|e| shapes_error(e.to_string()))?;
-        Ok(Self { schema, path: path.to_owned() })
+        Ok(Self {
+            schema,
+            path: path.to_owned(),
+        })
     }
 
     /// The file the shapes came from.
@@ -101,7 +112,10 @@ impl Shapes {
     }
 
     /// Validates the union of `triples` and returns every violation (empty when it conforms).
-    pub fn validate<'a>(&self, triples: impl IntoIterator<Item = TripleRef<'a>>) -> KbResult<Vec<Violation>> {
+    pub fn validate<'a>(
+        &self,
+        triples: impl IntoIterator<Item = TripleRef<'a>>,
+    ) -> KbResult<Vec<Violation>> {
         let mut graph = OxigraphInMemory::new();
         for t in triples {
             graph
@@ -111,7 +125,11 @@ impl Shapes {
         let store = Graph::try_from(graph).map_err(|e| KbError::Validation(e.to_string()))?;
         let mut validation = GraphValidation::from(store);
         let report = validation
-            .validate(&self.schema, &ShaclValidationMode::Native, &ShaclConfig::default())
+            .validate(
+                &self.schema,
+                &ShaclValidationMode::Native,
+                &ShaclConfig::default(),
+            )
             .map_err(|e| KbError::Validation(e.to_string()))?;
         let mut violations: Vec<Violation> = report
             .results()
@@ -126,24 +144,30 @@ impl Shapes {
                 files: Vec::new(),
             })
             .collect();
-        violations.sort_by(|a, b| (&a.focus, &a.path, &a.component).cmp(&(&b.focus, &b.path, &b.component)));
+        violations.sort_by(|a, b| {
+            (&a.focus, &a.path, &a.component).cmp(&(&b.focus, &b.path, &b.component))
+        });
         violations.dedup();
         Ok(violations)
     }
 }
 
-fn message_text(result: &shacl::validator::report::result::ValidationResult) -> String {
+fn message_text(result: &shacl::validator::report::ValidationResult) -> String {
     let message = result.message().to_string();
-    if message.trim().is_empty() || message.trim() == "{}" {
+    let message = message.trim().trim_matches('"');
+    if message.is_empty() || message == "{}" {
         "constraint not satisfied".to_owned()
     } else {
-        message
+        message.to_owned()
     }
 }
 
 /// Shortens `<iri>` (or a bare IRI) with the project prefixes; leaves anything else as it is.
 fn compact_term(term: &str) -> String {
-    let inner = term.strip_prefix('<').and_then(|t| t.strip_suffix('>')).unwrap_or(term);
+    let inner = term
+        .strip_prefix('<')
+        .and_then(|t| t.strip_suffix('>'))
+        .unwrap_or(term);
     if inner.starts_with("http://") || inner.starts_with("https://") || inner.starts_with("file:") {
         compact_shacl(inner)
     } else {

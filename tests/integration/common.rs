@@ -22,7 +22,8 @@ pub fn fixture(name: &str) -> PathBuf {
 pub fn ontology_only() -> KnowledgeBase {
     let config = config();
     let kb = KnowledgeBase::in_memory(&config.shapes_file()).expect("shapes compile");
-    kb.load_files(&[config.ontology_file()]).expect("ontology loads");
+    kb.load_files(&[config.ontology_file()])
+        .expect("ontology loads");
     kb
 }
 
@@ -32,7 +33,9 @@ pub fn bundled() -> &'static KnowledgeBase {
     KB.get_or_init(|| {
         let config = config();
         let kb = KnowledgeBase::in_memory(&config.shapes_file()).expect("shapes compile");
-        let report = kb.load_files(&config.bundled_files().expect("kb dir")).expect("bundled KB loads");
+        let report = kb
+            .load_files(&config.bundled_files().expect("kb dir"))
+            .expect("bundled KB loads");
         assert!(report.committed);
         kb
     })
@@ -40,7 +43,11 @@ pub fn bundled() -> &'static KnowledgeBase {
 
 /// Every quad of the store as sorted N-Quads lines: two equal snapshots mean an unchanged store.
 pub fn snapshot(kb: &KnowledgeBase) -> Vec<String> {
-    let mut quads: Vec<String> = kb.store().iter().map(|q| q.expect("quad").to_string()).collect();
+    let mut quads: Vec<String> = kb
+        .store()
+        .iter()
+        .map(|q| q.expect("quad").to_string())
+        .collect();
     quads.sort();
     quads
 }
