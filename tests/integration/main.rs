@@ -1,7 +1,12 @@
 //! Integration tests: one binary, one module per area. They run against the real Oxigraph store
 //! (in memory and RocksDB in a temporary directory), the real SHACL engine and the bundled KB.
 
+mod augment;
 mod common;
+mod embed;
+mod index;
 mod kb_load;
 mod kb_matrix;
 mod kb_query;
+mod search;
+mod tasks;

@@ -1,8 +1,12 @@
 //! Command-line interface: one clap subcommand per task of a knowledge engineer. Commands print
 //! for people by default and JSON with `--json`; a failed check exits non-zero.
 
+mod datasets;
+
 use anyhow::{Context, Result};
 use assetkg::config::Config;
+use assetkg::embed::{load_embedder, Backend};
+use assetkg::index::{entity_documents, resolve_asset, EntityIndex, Hit, SearchMode, SearchRequest};
 use assetkg::kb::{matrix, ExportFormat, KnowledgeBase, LoadReport, OutputFormat, Violation};
 use clap::{Parser, Subcommand, ValueEnum};
 use std::io::Write;
@@ -27,6 +31,15 @@ pub struct Args {
     /// Directory of the bundled knowledge base (*.ttl).
     #[arg(long, env = "ASSETKG_KB_DIR", default_value = "kb", global = true)]
     kb_dir: PathBuf,
+    /// Embedding model directory (sentence-transformers layout).
+    #[arg(long = "model", env = "ASSETKG_MODEL_DIR", global = true)]
+    model_dir: Option<PathBuf>,
+    /// ONNX Runtime library for fastembed.
+    #[arg(long, env = "ASSETKG_ORT_DYLIB", global = true)]
+    ort_dylib: Option<PathBuf>,
+    /// Entity index location: a directory or an s3:// URI (default DATA_DIR/index).
+    #[arg(long, env = "ASSETKG_INDEX_URI", global = true)]
+    index_uri: Option<String>,
     /// Log format.
     #[arg(long, env = "ASSETKG_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text, global = true)]
     pub log_format: LogFormat,
@@ -96,6 +109,51 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Embed the KB entities into the index; only entities whose text or model changed are
+    /// embedded again, and a model change rebuilds the index.
+    Index {
+        /// Which implementation embeds.
+        #[arg(long, value_enum, default_value_t = Backend::Fastembed)]
+        backend: Backend,
+        /// Print the report as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Search the KB entities by meaning, by words, or both.
+    Search {
+        /// What to look for.
+        text: String,
+        /// Only entities of this kind (repeatable): sensor, failure_mode, failure_mode_class,
+        /// failure_description, maintainable_item, component_kind, subunit, equipment_class,
+        /// equipment_type, equipment_category.
+        #[arg(long = "kind")]
+        kinds: Vec<String>,
+        /// Only entities of this asset (equipment class label, e.g. "electric motor", or IRI).
+        #[arg(long)]
+        asset: Option<String>,
+        /// Search mode.
+        #[arg(long, value_enum, default_value_t = SearchMode::Hybrid)]
+        mode: SearchMode,
+        /// Number of results.
+        #[arg(long, default_value_t = 10)]
+        limit: usize,
+        /// Which implementation embeds the query (must match the index's model).
+        #[arg(long, value_enum, default_value_t = Backend::Fastembed)]
+        backend: Backend,
+        /// Print as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// The nine task datasets.
+    #[command(subcommand)]
+    Tasks(datasets::TasksCommand),
+    /// Query augmentation: entity descriptions.
+    #[command(subcommand)]
+    Augment(datasets::AugmentCommand),
+    /// Evaluate retrieval on the task datasets (BM25, the base model with and without
+    /// augmentation, and the model given with the global `--model DIR`, if any): prints a table
+    /// and writes JSON, Markdown and a PNG chart.
+    Eval(datasets::EvalArgs),
     /// Write the knowledge base to stdout or a file.
     Export {
         /// Output format.
@@ -125,7 +183,13 @@ pub fn init_tracing(format: LogFormat) {
 
 /// Runs one command.
 pub fn run(args: Args) -> Result<ExitCode> {
-    let config = Config::new(args.data_dir, args.ontology_dir, args.kb_dir)?;
+    // `--model base` (or no `--model`) means the base model; `eval` needs to know which.
+    let candidate_model = args.model_dir.clone().filter(|dir| dir.as_os_str() != "base");
+    let config = Config::new(args.data_dir, args.ontology_dir, args.kb_dir)?.with_models(
+        candidate_model.clone(),
+        args.ort_dylib,
+        args.index_uri,
+    );
     let open = || -> Result<KnowledgeBase> {
         KnowledgeBase::open(&config.store_dir(), &config.shapes_file())
             .with_context(|| format!("opening the store in {}", config.store_dir().display()))
@@ -202,6 +266,70 @@ pub fn run(args: Args) -> Result<ExitCode> {
                 print!("{stats}");
             }
         }
+        Command::Index { backend, json } => {
+            let kb = open()?;
+            let docs = entity_documents(&kb)?;
+            anyhow::ensure!(
+                !docs.is_empty(),
+                "the store in {} holds no entities: run `assetkg load` first",
+                config.store_dir().display()
+            );
+            let embedder = load_embedder(backend, &config.model_dir, &config.ort_dylib)
+                .with_context(|| format!("loading the model in {}", config.model_dir.display()))?;
+            let report = runtime()?.block_on(async {
+                let index = EntityIndex::open(&config.index_uri).await?;
+                index.sync(&docs, embedder.as_ref(), !json).await
+            })?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&report)?);
+            } else {
+                println!(
+                    "index {}: {} added, {} updated, {} removed, {} unchanged{} (model {})",
+                    config.index_uri,
+                    report.added,
+                    report.updated,
+                    report.removed,
+                    report.unchanged,
+                    if report.model_rebuild { ", rebuilt for a new model" } else { "" },
+                    embedder.model_id()
+                );
+            }
+        }
+        Command::Search {
+            text,
+            kinds,
+            asset,
+            mode,
+            limit,
+            backend,
+            json,
+        } => {
+            let mut request = SearchRequest::new(text).mode(mode).kinds(kinds).limit(limit);
+            if let Some(name) = asset {
+                let iri = resolve_asset(&open()?, &name)?
+                    .with_context(|| format!("no equipment class is called {name:?} (try `assetkg sparql` to list them)"))?;
+                request = request.asset(iri);
+            }
+            let embedder = load_embedder(backend, &config.model_dir, &config.ort_dylib)
+                .with_context(|| format!("loading the model in {}", config.model_dir.display()))?;
+            let hits = runtime()?.block_on(async {
+                let index = EntityIndex::open(&config.index_uri).await?;
+                anyhow::ensure!(
+                    !index.is_empty().await?,
+                    "the index {} is empty: run `assetkg index` first",
+                    config.index_uri
+                );
+                Ok(index.search(&request, embedder.as_ref()).await?)
+            })?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&hits)?);
+            } else {
+                print_hits(&hits);
+            }
+        }
+        Command::Tasks(command) => datasets::tasks(command, &open()?)?,
+        Command::Augment(command) => datasets::augment(command, &open()?)?,
+        Command::Eval(eval) => datasets::eval(eval, &open()?, &config, candidate_model)?,
         Command::Export {
             format,
             out,
@@ -225,6 +353,27 @@ pub fn run(args: Args) -> Result<ExitCode> {
         }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// A runtime for the async index; the rest of the CLI is synchronous.
+pub(crate) fn runtime() -> Result<tokio::runtime::Runtime> {
+    tokio::runtime::Runtime::new().context("starting the async runtime")
+}
+
+fn print_hits(hits: &[Hit]) {
+    let mut table = comfy_table::Table::new();
+    table.load_preset(comfy_table::presets::UTF8_BORDERS_ONLY);
+    table.set_header(["#", "score", "kind", "label", "iri"]);
+    for (rank, hit) in hits.iter().enumerate() {
+        table.add_row([
+            (rank + 1).to_string(),
+            format!("{:.4}", hit.score),
+            hit.kind.clone(),
+            hit.label.clone(),
+            hit.iri.clone(),
+        ]);
+    }
+    println!("{table}");
 }
 
 fn print_report(report: &LoadReport, json: bool, verb: &str) -> Result<()> {

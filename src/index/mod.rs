@@ -1,0 +1,257 @@
+//! The entity index: one LanceDB table, `entities`, with a row per KB entity (equipment
+//! taxonomy, components, failures, sensors), its embedding and a full-text index of its text,
+//! searched by vector, lexical (BM25) or hybrid (reciprocal rank fusion) queries that can be
+//! restricted to kinds of entity and to one asset.
+//!
+//! - [`documents`]: what a row says about an entity, read from the KB;
+//! - [`sync`](EntityIndex::sync): brings the table in line with the documents, embedding only
+//!   what changed;
+//! - [`search`](EntityIndex::search): the three modes, with filters applied in each.
+//!
+//! The index is opened by URI: a local directory, or later an object store (`s3://…`), so the
+//! URI stays a string throughout.
+
+pub mod documents;
+mod error;
+mod rows;
+mod search;
+mod sync;
+
+pub use documents::{entity_documents, resolve_asset, EntityDoc, KINDS};
+pub use error::{IndexError, IndexResult};
+pub use rows::TABLE;
+pub use search::{reciprocal_rank_fusion, Hit, SearchMode, SearchRequest, RRF_K};
+pub use sync::SyncReport;
+
+use crate::embed::Embedder;
+use futures::TryStreamExt;
+use lancedb::index::scalar::FullTextSearchQuery;
+use lancedb::query::{ExecutableQuery, QueryBase, Select};
+use lancedb::{Connection, DistanceType, Table};
+use rows::{col, Columns, HIT_COLUMNS};
+
+/// The entity table of one LanceDB database.
+pub struct EntityIndex {
+    uri: String,
+    db: Connection,
+}
+
+impl std::fmt::Debug for EntityIndex {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("EntityIndex")
+            .field("uri", &self.uri)
+            .finish_non_exhaustive()
+    }
+}
+
+impl EntityIndex {
+    /// Opens the database at `uri` (a directory, created when missing). The table itself is
+    /// created by the first [`Self::sync`].
+    pub async fn open(uri: &str) -> IndexResult<Self> {
+        let db = lancedb::connect(uri)
+            .execute()
+            .await
+            .map_err(|source| IndexError::Open {
+                uri: uri.to_owned(),
+                source,
+            })?;
+        Ok(Self {
+            uri: uri.to_owned(),
+            db,
+        })
+    }
+
+    /// The URI the index was opened with.
+    pub fn uri(&self) -> &str {
+        &self.uri
+    }
+
+    /// Number of rows (0 before the first sync).
+    pub async fn len(&self) -> IndexResult<usize> {
+        match self.table().await? {
+            Some(table) => table
+                .count_rows(None)
+                .await
+                .map_err(|e| self.table_error("counting rows", e)),
+            None => Ok(0),
+        }
+    }
+
+    /// True when the index holds no row.
+    pub async fn is_empty(&self) -> IndexResult<bool> {
+        Ok(self.len().await? == 0)
+    }
+
+    /// Runs `request`; `embedder` embeds the query text in the vector and hybrid modes and
+    /// must be the model the index was synced with.
+    pub async fn search(
+        &self,
+        request: &SearchRequest,
+        embedder: &dyn Embedder,
+    ) -> IndexResult<Vec<Hit>> {
+        request.validate()?;
+        let Some(table) = self.table().await? else {
+            return Ok(Vec::new());
+        };
+        if request.limit == 0 {
+            return Ok(Vec::new());
+        }
+        let filter = request.filter();
+        match request.mode {
+            SearchMode::Vector => {
+                self.vector_search(&table, request, filter.as_deref(), embedder, request.limit)
+                    .await
+            }
+            SearchMode::Lexical => {
+                self.lexical_search(&table, &request.text, filter.as_deref(), request.limit)
+                    .await
+            }
+            SearchMode::Hybrid => {
+                // The fusion is ours rather than LanceDB's hybrid query (vector query plus
+                // full-text search, reranked): both halves then get exactly the same SQL
+                // filter, the candidates of each half are fetched deeper than the final
+                // limit (so a hit ranked low by one half but high by the other survives),
+                // and the score is the plain documented RRF sum, independent of how a
+                // reranker normalises BM25 and distances between releases.
+                let depth = request.limit.saturating_mul(4);
+                let vector = self
+                    .vector_search(&table, request, filter.as_deref(), embedder, depth)
+                    .await?;
+                let lexical = self
+                    .lexical_search(&table, &request.text, filter.as_deref(), depth)
+                    .await?;
+                Ok(reciprocal_rank_fusion(&[vector, lexical], request.limit))
+            }
+        }
+    }
+
+    /// Nearest neighbours by cosine distance; score = 1 − distance (the cosine similarity).
+    /// There is no vector index: a few thousand rows are searched exactly (flat) in
+    /// milliseconds, and the filter is applied before the search, so `limit` hits come back
+    /// whenever that many rows pass it.
+    async fn vector_search(
+        &self,
+        table: &Table,
+        request: &SearchRequest,
+        filter: Option<&str>,
+        embedder: &dyn Embedder,
+        limit: usize,
+    ) -> IndexResult<Vec<Hit>> {
+        self.check_model(table, embedder).await?;
+        let vector = embed_query(embedder, &request.text)?;
+        let mut query = table
+            .query()
+            .nearest_to(vector)
+            .map_err(|e| self.table_error("building the vector query", e))?
+            .column(col::VECTOR)
+            .distance_type(DistanceType::Cosine)
+            .select(Select::columns(HIT_COLUMNS))
+            .limit(limit);
+        if let Some(filter) = filter {
+            query = query.only_if(filter);
+        }
+        let batches: Vec<_> = query
+            .execute()
+            .await
+            .map_err(|e| self.table_error("vector search", e))?
+            .try_collect()
+            .await
+            .map_err(|e| self.table_error("reading vector search results", e))?;
+        let mut hits = Vec::new();
+        for batch in &batches {
+            hits.extend(Columns::new(batch, &self.uri).hits(col::DISTANCE, |d| 1.0 - d)?);
+        }
+        Ok(hits)
+    }
+
+    /// BM25 full-text search over `text` (stemmed English, stop words removed); score = BM25.
+    async fn lexical_search(
+        &self,
+        table: &Table,
+        text: &str,
+        filter: Option<&str>,
+        limit: usize,
+    ) -> IndexResult<Vec<Hit>> {
+        let fts = FullTextSearchQuery::new(text.to_owned())
+            .with_column(col::TEXT.to_owned())
+            .map_err(|e| IndexError::Request(format!("full-text query '{text}': {e}")))?;
+        let mut query = table
+            .query()
+            .full_text_search(fts)
+            .select(Select::columns(HIT_COLUMNS))
+            .limit(limit);
+        if let Some(filter) = filter {
+            query = query.only_if(filter);
+        }
+        let batches: Vec<_> = query
+            .execute()
+            .await
+            .map_err(|e| self.table_error("full-text search", e))?
+            .try_collect()
+            .await
+            .map_err(|e| self.table_error("reading full-text search results", e))?;
+        let mut hits = Vec::new();
+        for batch in &batches {
+            hits.extend(Columns::new(batch, &self.uri).hits(col::SCORE, |s| s)?);
+        }
+        // Lance returns BM25 order; sort anyway (stable, by IRI on ties) so the ranking that
+        // the fusion consumes does not depend on how results were batched.
+        hits.sort_by(|a, b| b.score.total_cmp(&a.score).then_with(|| a.iri.cmp(&b.iri)));
+        Ok(hits)
+    }
+
+    /// Refuses to compare a query vector with vectors of another model.
+    async fn check_model(&self, table: &Table, embedder: &dyn Embedder) -> IndexResult<()> {
+        let batches: Vec<_> = table
+            .query()
+            .select(Select::columns(&[col::MODEL_ID]))
+            .limit(1)
+            .execute()
+            .await
+            .map_err(|e| self.table_error("reading the model id", e))?
+            .try_collect()
+            .await
+            .map_err(|e| self.table_error("reading the model id", e))?;
+        for batch in &batches {
+            let ids = Columns::new(batch, &self.uri).strings(col::MODEL_ID)?;
+            if let Some(stored) = ids.iter().flatten().next() {
+                if stored != embedder.model_id() {
+                    return Err(IndexError::ModelMismatch {
+                        uri: self.uri.clone(),
+                        table: TABLE.to_owned(),
+                        stored: stored.to_owned(),
+                        query: embedder.model_id().to_owned(),
+                    });
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// The table, or `None` before the first sync.
+    async fn table(&self) -> IndexResult<Option<Table>> {
+        match self.db.open_table(TABLE).execute().await {
+            Ok(table) => Ok(Some(table)),
+            Err(lancedb::Error::TableNotFound { .. }) => Ok(None),
+            Err(e) => Err(self.table_error("opening", e)),
+        }
+    }
+
+    fn table_error(&self, action: &'static str, source: lancedb::Error) -> IndexError {
+        IndexError::Table {
+            uri: self.uri.clone(),
+            table: TABLE.to_owned(),
+            action,
+            source,
+        }
+    }
+}
+
+/// Embeds one query text, checking the embedder's contract.
+fn embed_query(embedder: &dyn Embedder, text: &str) -> IndexResult<Vec<f32>> {
+    let mut vectors = sync::embed_checked(embedder, &[text])?;
+    vectors.pop().ok_or_else(|| IndexError::BadEmbedding {
+        model: embedder.model_id().to_owned(),
+        message: "returned no vector for the query".into(),
+    })
+}
