@@ -34,18 +34,28 @@ fn main() -> Result<()> {
     let kb = KnowledgeBase::in_memory(&config.shapes_file())?;
     kb.load_files(&config.bundled_files()?)?;
     let docs = entity_documents(&kb)?;
-    let texts: Vec<String> = docs.iter().map(|d| d.text.clone()).cycle().take(TEXTS).collect();
+    let texts: Vec<String> = docs
+        .iter()
+        .map(|d| d.text.clone())
+        .cycle()
+        .take(TEXTS)
+        .collect();
     let queries = queries();
     write_lines(&out.join("texts.jsonl"), &texts)?;
     write_lines(&out.join("queries.jsonl"), &queries)?;
 
     let mut embed_results = Vec::new();
     let mut fastembed = None;
-    for (backend, name) in [(Backend::Fastembed, "fastembed + ONNX Runtime"), (Backend::Candle, "candle (ours)")] {
+    for (backend, name) in [
+        (Backend::Fastembed, "fastembed + ONNX Runtime"),
+        (Backend::Candle, "candle (ours)"),
+    ] {
         eprintln!("bench: {name}");
         let embedder = load_embedder(backend, &config.model_dir, &config.ort_dylib)?;
         let (texts_per_s, p50, p99) = measure(embedder.as_ref(), &texts, &queries)?;
-        eprintln!("bench:   {texts_per_s:.1} texts/s, single query p50 {p50:.2} ms, p99 {p99:.2} ms");
+        eprintln!(
+            "bench:   {texts_per_s:.1} texts/s, single query p50 {p50:.2} ms, p99 {p99:.2} ms"
+        );
         embed_results.push(json!({
             "system": name, "batch": BATCH, "texts": texts.len(),
             "texts_per_s": texts_per_s, "single_p50_ms": p50, "single_p99_ms": p99,
@@ -56,7 +66,10 @@ fn main() -> Result<()> {
     }
     let embedder = fastembed.context("fastembed embedder")?;
 
-    eprintln!("bench: indexing {} entities for the search benchmark", docs.len());
+    eprintln!(
+        "bench: indexing {} entities for the search benchmark",
+        docs.len()
+    );
     let index_dir = out.join("index");
     let _ = std::fs::remove_dir_all(&index_dir);
     let runtime = tokio::runtime::Runtime::new()?;
@@ -80,13 +93,20 @@ fn main() -> Result<()> {
     })?;
 
     let report = json!({ "machine": machine(), "embed": embed_results, "search": search_results });
-    std::fs::write(out.join("rust.json"), serde_json::to_string_pretty(&report)?)?;
+    std::fs::write(
+        out.join("rust.json"),
+        serde_json::to_string_pretty(&report)?,
+    )?;
     eprintln!("bench: wrote {}", out.join("rust.json").display());
     Ok(())
 }
 
 /// Best-of-`ROUNDS` throughput at batch 32, then p50/p99 of single-query latency.
-fn measure(embedder: &dyn Embedder, texts: &[String], queries: &[String]) -> Result<(f64, f64, f64)> {
+fn measure(
+    embedder: &dyn Embedder,
+    texts: &[String],
+    queries: &[String],
+) -> Result<(f64, f64, f64)> {
     let refs: Vec<&str> = texts.iter().map(String::as_str).collect();
     embedder.embed(&refs[..BATCH])?; // warm-up
     let mut best = 0.0f64;
@@ -103,7 +123,11 @@ fn measure(embedder: &dyn Embedder, texts: &[String], queries: &[String]) -> Res
         embedder.embed(&[q.as_str()])?;
         times.push(start.elapsed().as_secs_f64() * 1000.0);
     }
-    Ok((best, percentile(&mut times, 0.50), percentile(&mut times, 0.99)))
+    Ok((
+        best,
+        percentile(&mut times, 0.50),
+        percentile(&mut times, 0.99),
+    ))
 }
 
 fn percentile(values: &mut [f64], q: f64) -> f64 {
@@ -116,26 +140,65 @@ fn percentile(values: &mut [f64], q: f64) -> f64 {
 /// combined with assets.
 fn queries() -> Vec<String> {
     let symptoms = [
-        "bearing wear", "high vibration", "oil leak", "overheating", "noisy gearbox", "low discharge pressure",
-        "insulation breakdown", "seal leakage", "fails to start", "exhaust temperature high",
-        "compressor surge", "cavitation noise", "winding fault", "tap changer fault", "fouled impeller",
-        "misalignment", "unbalance", "loose foundation bolts", "fuel injector fault", "partial discharge",
+        "bearing wear",
+        "high vibration",
+        "oil leak",
+        "overheating",
+        "noisy gearbox",
+        "low discharge pressure",
+        "insulation breakdown",
+        "seal leakage",
+        "fails to start",
+        "exhaust temperature high",
+        "compressor surge",
+        "cavitation noise",
+        "winding fault",
+        "tap changer fault",
+        "fouled impeller",
+        "misalignment",
+        "unbalance",
+        "loose foundation bolts",
+        "fuel injector fault",
+        "partial discharge",
     ];
-    let assets = ["pump", "compressor", "electric motor", "gas turbine", "transformer", "fan", "steam turbine",
-        "generator", "diesel engine", "heat exchanger"];
-    symptoms.iter().flat_map(|s| assets.iter().map(move |a| format!("{s} on the {a}"))).collect()
+    let assets = [
+        "pump",
+        "compressor",
+        "electric motor",
+        "gas turbine",
+        "transformer",
+        "fan",
+        "steam turbine",
+        "generator",
+        "diesel engine",
+        "heat exchanger",
+    ];
+    symptoms
+        .iter()
+        .flat_map(|s| assets.iter().map(move |a| format!("{s} on the {a}")))
+        .collect()
 }
 
 fn write_lines(path: &std::path::Path, lines: &[String]) -> Result<()> {
-    let text: Vec<String> = lines.iter().map(|l| serde_json::to_string(l)).collect::<Result<_, _>>()?;
-    std::fs::write(path, text.join("\n") + "\n").with_context(|| format!("writing {}", path.display()))
+    let text: Vec<String> = lines
+        .iter()
+        .map(|l| serde_json::to_string(l))
+        .collect::<Result<_, _>>()?;
+    std::fs::write(path, text.join("\n") + "\n")
+        .with_context(|| format!("writing {}", path.display()))
 }
 
 fn machine() -> serde_json::Value {
     let cpu_model = std::fs::read_to_string("/proc/cpuinfo")
         .ok()
-        .and_then(|s| s.lines().find(|l| l.starts_with("model name")).map(|l| l.split(':').nth(1).unwrap_or("").trim().to_owned()))
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("model name"))
+                .map(|l| l.split(':').nth(1).unwrap_or("").trim().to_owned())
+        })
         .unwrap_or_default();
-    let cpus = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
+    let cpus = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(1);
     json!({ "cpus": cpus, "cpu_model": cpu_model, "os": std::env::consts::OS })
 }

@@ -72,7 +72,12 @@ impl Config {
     }
 
     /// Uses another embedding model directory, ONNX Runtime library or index location.
-    pub fn with_models(mut self, model_dir: Option<PathBuf>, ort_dylib: Option<PathBuf>, index_uri: Option<String>) -> Self {
+    pub fn with_models(
+        mut self,
+        model_dir: Option<PathBuf>,
+        ort_dylib: Option<PathBuf>,
+        index_uri: Option<String>,
+    ) -> Self {
         if let Some(dir) = model_dir {
             self.model_dir = dir;
         }

@@ -67,7 +67,10 @@ pub fn compact(iri: &str) -> String {
 pub fn expand(name: &str) -> String {
     name.split_once(':')
         .and_then(|(prefix, local)| {
-            PREFIXES.iter().find(|(p, _)| *p == prefix).map(|(_, ns)| format!("{ns}{local}"))
+            PREFIXES
+                .iter()
+                .find(|(p, _)| *p == prefix)
+                .map(|(_, ns)| format!("{ns}{local}"))
         })
         .unwrap_or_else(|| name.to_owned())
 }

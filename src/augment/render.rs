@@ -60,11 +60,23 @@ pub const PAPER_P_DESC: f64 = 0.4;
 
 impl RenderOptions {
     /// Evaluation without augmentation: first instruction, labels, no descriptions.
-    pub const PLAIN: Self = Self { p_desc: 0.0, p_synonym: 0.0, random_instruction: false };
+    pub const PLAIN: Self = Self {
+        p_desc: 0.0,
+        p_synonym: 0.0,
+        random_instruction: false,
+    };
     /// Evaluation with augmentation: every description included.
-    pub const AUGMENTED: Self = Self { p_desc: 1.0, p_synonym: 0.0, random_instruction: false };
+    pub const AUGMENTED: Self = Self {
+        p_desc: 1.0,
+        p_synonym: 0.0,
+        random_instruction: false,
+    };
     /// Training rephrasings with the paper's p_desc.
-    pub const TRAINING: Self = Self { p_desc: PAPER_P_DESC, p_synonym: 0.3, random_instruction: true };
+    pub const TRAINING: Self = Self {
+        p_desc: PAPER_P_DESC,
+        p_synonym: 0.3,
+        random_instruction: true,
+    };
 }
 
 /// A generator for rendering variant `variant` of query `query_id` under `seed`.
@@ -78,18 +90,31 @@ pub fn query_rng(seed: u64, query_id: &str, variant: u64) -> ChaCha8Rng {
 }
 
 /// The full query text: instruction and query part.
-pub fn render(query: &TaskQuery, descriptions: &dyn Describe, options: &RenderOptions, rng: &mut impl Rng) -> String {
+pub fn render(
+    query: &TaskQuery,
+    descriptions: &dyn Describe,
+    options: &RenderOptions,
+    rng: &mut impl Rng,
+) -> String {
     let instructions = query.task.spec().instructions();
     let instruction = if options.random_instruction && !instructions.is_empty() {
         instructions[rng.random_range(0..instructions.len())]
     } else {
         instructions.first().copied().unwrap_or_default()
     };
-    format!("Instruct: {instruction}\nQuery: {}", query_part(query, descriptions, options, rng))
+    format!(
+        "Instruct: {instruction}\nQuery: {}",
+        query_part(query, descriptions, options, rng)
+    )
 }
 
 /// The part after `Query: `: each entity's role and name, and maybe its description.
-pub fn query_part(query: &TaskQuery, descriptions: &dyn Describe, options: &RenderOptions, rng: &mut impl Rng) -> String {
+pub fn query_part(
+    query: &TaskQuery,
+    descriptions: &dyn Describe,
+    options: &RenderOptions,
+    rng: &mut impl Rng,
+) -> String {
     let mut parts = Vec::with_capacity(query.mentions.len() * 2);
     for mention in &query.mentions {
         // Draw both choices for every mention, whatever their outcome, so that changing one
@@ -105,7 +130,11 @@ pub fn query_part(query: &TaskQuery, descriptions: &dyn Describe, options: &Rend
         parts.push(format!("{}: {name}", mention.role));
         if include_description && mention.describe {
             if let Some(description) = descriptions.describe(&mention.iri) {
-                parts.push(format!("{} Description: {}", mention.role, description.trim()));
+                parts.push(format!(
+                    "{} Description: {}",
+                    mention.role,
+                    description.trim()
+                ));
             }
         }
     }
@@ -117,10 +146,16 @@ pub fn query_part(query: &TaskQuery, descriptions: &dyn Describe, options: &Rend
 pub fn surface_forms(query: &TaskQuery) -> Vec<String> {
     let mut forms = vec![String::new()];
     for mention in &query.mentions {
-        let names: Vec<&String> = std::iter::once(&mention.label).chain(&mention.synonyms).collect();
+        let names: Vec<&String> = std::iter::once(&mention.label)
+            .chain(&mention.synonyms)
+            .collect();
         forms = forms
             .iter()
-            .flat_map(|prefix| names.iter().map(move |name| format!("{prefix}|{}:{}", mention.role, normalise(name))))
+            .flat_map(|prefix| {
+                names
+                    .iter()
+                    .map(move |name| format!("{prefix}|{}:{}", mention.role, normalise(name)))
+            })
             .collect();
     }
     forms
@@ -155,7 +190,12 @@ mod tests {
             group: "pump".into(),
             mentions: vec![
                 mention("Asset", "a:pump", "pump", &["centrifugal pump set"]),
-                mention("Fault", "f:cav", "cavitation", &["vapour bubbles", "NPSH problem"]),
+                mention(
+                    "Fault",
+                    "f:cav",
+                    "cavitation",
+                    &["vapour bubbles", "NPSH problem"],
+                ),
             ],
             positives: vec!["s:vibration".into()],
             hard_negatives: vec![],
@@ -163,7 +203,10 @@ mod tests {
     }
 
     fn descriptions() -> BTreeMap<String, String> {
-        BTreeMap::from([("a:pump".to_owned(), "A machine that moves liquid.".to_owned())])
+        BTreeMap::from([(
+            "a:pump".to_owned(),
+            "A machine that moves liquid.".to_owned(),
+        )])
     }
 
     #[test]
@@ -183,7 +226,11 @@ mod tests {
     #[test]
     fn p_desc_is_the_share_of_included_descriptions() {
         let q = query();
-        let options = RenderOptions { p_desc: 0.4, p_synonym: 0.0, random_instruction: false };
+        let options = RenderOptions {
+            p_desc: 0.4,
+            p_synonym: 0.0,
+            random_instruction: false,
+        };
         let runs = 2000;
         let with = (0..runs)
             .filter(|v| {
@@ -198,14 +245,32 @@ mod tests {
     #[test]
     fn training_variants_are_reproducible_and_varied() {
         let q = query();
-        let texts: Vec<String> =
-            (0..20).map(|v| render(&q, &descriptions(), &RenderOptions::TRAINING, &mut query_rng(5, &q.id, v))).collect();
-        let again: Vec<String> =
-            (0..20).map(|v| render(&q, &descriptions(), &RenderOptions::TRAINING, &mut query_rng(5, &q.id, v))).collect();
+        let texts: Vec<String> = (0..20)
+            .map(|v| {
+                render(
+                    &q,
+                    &descriptions(),
+                    &RenderOptions::TRAINING,
+                    &mut query_rng(5, &q.id, v),
+                )
+            })
+            .collect();
+        let again: Vec<String> = (0..20)
+            .map(|v| {
+                render(
+                    &q,
+                    &descriptions(),
+                    &RenderOptions::TRAINING,
+                    &mut query_rng(5, &q.id, v),
+                )
+            })
+            .collect();
         assert_eq!(texts, again);
         let distinct: std::collections::BTreeSet<&String> = texts.iter().collect();
         assert!(distinct.len() > 10, "{}", distinct.len());
-        assert!(texts.iter().any(|t| t.contains("vapour bubbles") || t.contains("NPSH problem")));
+        assert!(texts
+            .iter()
+            .any(|t| t.contains("vapour bubbles") || t.contains("NPSH problem")));
     }
 
     #[test]

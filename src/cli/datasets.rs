@@ -89,19 +89,43 @@ pub struct EvalArgs {
 }
 
 pub fn tasks(command: TasksCommand, kb: &KnowledgeBase) -> Result<()> {
-    let TasksCommand::Build { out, seed, p_desc, variants, json } = command;
-    anyhow::ensure!((0.0..=1.0).contains(&p_desc), "--p-desc must be between 0 and 1, not {p_desc}");
+    let TasksCommand::Build {
+        out,
+        seed,
+        p_desc,
+        variants,
+        json,
+    } = command;
+    anyhow::ensure!(
+        (0.0..=1.0).contains(&p_desc),
+        "--p-desc must be between 0 and 1, not {p_desc}"
+    );
     let dataset = build_dataset(kb, seed)?;
     let descriptions = Descriptions::from_kb(kb)?;
-    let manifest = tasks::export(&dataset, &descriptions, &ExportOptions { p_desc, variants }, &out)
-        .with_context(|| format!("writing the datasets to {}", out.display()))?;
+    let manifest = tasks::export(
+        &dataset,
+        &descriptions,
+        &ExportOptions { p_desc, variants },
+        &out,
+    )
+    .with_context(|| format!("writing the datasets to {}", out.display()))?;
     if json {
         println!("{}", serde_json::to_string_pretty(&manifest)?);
         return Ok(());
     }
     let mut table = comfy_table::Table::new();
     table.load_preset(comfy_table::presets::UTF8_BORDERS_ONLY);
-    table.set_header(["task", "split by", "train", "validation", "test", "queries", "items", "paper", "within 50 %"]);
+    table.set_header([
+        "task",
+        "split by",
+        "train",
+        "validation",
+        "test",
+        "queries",
+        "items",
+        "paper",
+        "within 50 %",
+    ]);
     for t in &manifest.tasks {
         let count = |s: Split| t.queries.get(&s).copied().unwrap_or(0).to_string();
         table.add_row([
@@ -113,7 +137,11 @@ pub fn tasks(command: TasksCommand, kb: &KnowledgeBase) -> Result<()> {
             t.total_queries.to_string(),
             t.items.to_string(),
             format!("{} / {}", t.paper_queries, t.paper_items),
-            if t.within_half_of_paper { "yes".into() } else { "no".into() },
+            if t.within_half_of_paper {
+                "yes".into()
+            } else {
+                "no".into()
+            },
         ]);
     }
     println!("{table}");
@@ -129,7 +157,15 @@ pub fn tasks(command: TasksCommand, kb: &KnowledgeBase) -> Result<()> {
 }
 
 pub fn augment(command: AugmentCommand, kb: &KnowledgeBase) -> Result<()> {
-    let AugmentCommand::Describe { iris, force, limit, max_words, out, dry_run, json } = command;
+    let AugmentCommand::Describe {
+        iris,
+        force,
+        limit,
+        max_words,
+        out,
+        dry_run,
+        json,
+    } = command;
     let llm = OpenAiClient::new(OpenAiConfig::from_env()?)?;
     let options = DescribeOptions {
         iris: (!iris.is_empty()).then(|| iris.iter().map(|i| assetkg::vocab::expand(i)).collect()),
@@ -155,25 +191,38 @@ pub fn augment(command: AugmentCommand, kb: &KnowledgeBase) -> Result<()> {
             report.described.len(),
             report.failed.len(),
             report.skipped_existing,
-            if dry_run { " (dry run: nothing written)".to_owned() } else { format!(", graph {}", report.graph) }
+            if dry_run {
+                " (dry run: nothing written)".to_owned()
+            } else {
+                format!(", graph {}", report.graph)
+            }
         );
     }
     Ok(())
 }
 
-pub fn eval(args: EvalArgs, kb: &KnowledgeBase, config: &Config, candidate: Option<PathBuf>) -> Result<()> {
+pub fn eval(
+    args: EvalArgs,
+    kb: &KnowledgeBase,
+    config: &Config,
+    candidate: Option<PathBuf>,
+) -> Result<()> {
     let tasks = if args.tasks.is_empty() {
         TaskCode::ALL.to_vec()
     } else {
         args.tasks
             .iter()
-            .map(|t| TaskCode::parse(t).with_context(|| format!("unknown task {t:?} (expected one of E2CAT … A2S)")))
+            .map(|t| {
+                TaskCode::parse(t)
+                    .with_context(|| format!("unknown task {t:?} (expected one of E2CAT … A2S)"))
+            })
             .collect::<Result<Vec<_>>>()?
     };
     let dataset = build_dataset(kb, args.seed)?;
     let descriptions = Descriptions::from_kb(kb)?;
     let load = |dir: &Path| -> Result<Box<dyn Embedder>> {
-        load_embedder(Backend::Fastembed, dir, &config.ort_dylib).with_context(|| format!("loading the model in {}", dir.display()))
+        load_embedder(Backend::Fastembed, dir, &config.ort_dylib)
+            .with_context(|| format!("loading the model in {}", dir.display()))
     };
     let base = load(&args.base_model)?;
     let candidate = match candidate {
@@ -181,36 +230,82 @@ pub fn eval(args: EvalArgs, kb: &KnowledgeBase, config: &Config, candidate: Opti
         _ => None,
     };
     let index_uri = |embedder: &dyn Embedder| {
-        config.data_dir.join("eval-index").join(assetkg::vocab::slug(embedder.model_id())).to_string_lossy().into_owned()
+        config
+            .data_dir
+            .join("eval-index")
+            .join(assetkg::vocab::slug(embedder.model_id()))
+            .to_string_lossy()
+            .into_owned()
     };
     let systems = super::runtime()?.block_on(async {
         let mut systems = Vec::new();
-        let base_index = corpus_index(&index_uri(base.as_ref()), &dataset, base.as_ref(), true).await?;
+        let base_index =
+            corpus_index(&index_uri(base.as_ref()), &dataset, base.as_ref(), true).await?;
         let base_name = model_name(&args.base_model);
         let runs = [
-            ("BM25".to_owned(), "bm25".to_owned(), Retriever::Bm25 { options: RenderOptions::PLAIN }),
-            (format!("{base_name} base"), base.model_id().to_owned(), Retriever::Embedding { options: RenderOptions::PLAIN }),
+            (
+                "BM25".to_owned(),
+                "bm25".to_owned(),
+                Retriever::Bm25 {
+                    options: RenderOptions::PLAIN,
+                },
+            ),
+            (
+                format!("{base_name} base"),
+                base.model_id().to_owned(),
+                Retriever::Embedding {
+                    options: RenderOptions::PLAIN,
+                },
+            ),
             (
                 format!("{base_name} base + augmentation"),
                 base.model_id().to_owned(),
-                Retriever::Embedding { options: RenderOptions::AUGMENTED },
+                Retriever::Embedding {
+                    options: RenderOptions::AUGMENTED,
+                },
             ),
         ];
         for (name, model, retriever) in runs {
             systems.push(
-                evaluate(&name, &model, retriever, &dataset, &tasks, args.split, &base_index, base.as_ref(), &descriptions, true)
-                    .await?,
+                evaluate(
+                    &name,
+                    &model,
+                    retriever,
+                    &dataset,
+                    &tasks,
+                    args.split,
+                    &base_index,
+                    base.as_ref(),
+                    &descriptions,
+                    true,
+                )
+                .await?,
             );
         }
         if let Some((dir, model)) = &candidate {
-            let index = corpus_index(&index_uri(model.as_ref()), &dataset, model.as_ref(), true).await?;
+            let index =
+                corpus_index(&index_uri(model.as_ref()), &dataset, model.as_ref(), true).await?;
             let name = model_name(dir);
-            for (suffix, options) in [("", RenderOptions::PLAIN), (" + augmentation", RenderOptions::AUGMENTED)] {
+            for (suffix, options) in [
+                ("", RenderOptions::PLAIN),
+                (" + augmentation", RenderOptions::AUGMENTED),
+            ] {
                 let system_name = format!("{name}{suffix}");
                 let retriever = Retriever::Embedding { options };
                 systems.push(
-                    evaluate(&system_name, model.model_id(), retriever, &dataset, &tasks, args.split, &index, model.as_ref(), &descriptions, true)
-                        .await?,
+                    evaluate(
+                        &system_name,
+                        model.model_id(),
+                        retriever,
+                        &dataset,
+                        &tasks,
+                        args.split,
+                        &index,
+                        model.as_ref(),
+                        &descriptions,
+                        true,
+                    )
+                    .await?,
                 );
             }
         }
@@ -227,22 +322,40 @@ pub fn eval(args: EvalArgs, kb: &KnowledgeBase, config: &Config, candidate: Opti
         systems,
     };
     println!("{}", report.table());
-    let dir = args.out.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
-    let stem = args.out.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| "report".into());
+    let dir = args
+        .out
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    let stem = args
+        .out
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "report".into());
     std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
     let files = report.write_all(dir, &stem)?;
-    println!("wrote {}, {}, {}", files.json.display(), files.markdown.display(), files.png.display());
+    println!(
+        "wrote {}, {}, {}",
+        files.json.display(),
+        files.markdown.display(),
+        files.png.display()
+    );
     Ok(())
 }
 
 /// Builds the datasets, refusing an empty store.
 fn build_dataset(kb: &KnowledgeBase, seed: u64) -> Result<tasks::Dataset> {
     let dataset = tasks::build(kb, seed)?;
-    anyhow::ensure!(!dataset.queries.is_empty(), "the store holds no task data: run `assetkg load` first");
+    anyhow::ensure!(
+        !dataset.queries.is_empty(),
+        "the store holds no task data: run `assetkg load` first"
+    );
     Ok(dataset)
 }
 
 /// A short name for a model directory (its last component).
 fn model_name(dir: &Path) -> String {
-    dir.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| dir.display().to_string())
+    dir.file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| dir.display().to_string())
 }

@@ -6,7 +6,9 @@ mod datasets;
 use anyhow::{Context, Result};
 use assetkg::config::Config;
 use assetkg::embed::{load_embedder, Backend};
-use assetkg::index::{entity_documents, resolve_asset, EntityIndex, Hit, SearchMode, SearchRequest};
+use assetkg::index::{
+    entity_documents, resolve_asset, EntityIndex, Hit, SearchMode, SearchRequest,
+};
 use assetkg::kb::{matrix, ExportFormat, KnowledgeBase, LoadReport, OutputFormat, Violation};
 use clap::{Parser, Subcommand, ValueEnum};
 use std::io::Write;
@@ -184,7 +186,10 @@ pub fn init_tracing(format: LogFormat) {
 /// Runs one command.
 pub fn run(args: Args) -> Result<ExitCode> {
     // `--model base` (or no `--model`) means the base model; `eval` needs to know which.
-    let candidate_model = args.model_dir.clone().filter(|dir| dir.as_os_str() != "base");
+    let candidate_model = args
+        .model_dir
+        .clone()
+        .filter(|dir| dir.as_os_str() != "base");
     let config = Config::new(args.data_dir, args.ontology_dir, args.kb_dir)?.with_models(
         candidate_model.clone(),
         args.ort_dylib,
@@ -290,7 +295,11 @@ pub fn run(args: Args) -> Result<ExitCode> {
                     report.updated,
                     report.removed,
                     report.unchanged,
-                    if report.model_rebuild { ", rebuilt for a new model" } else { "" },
+                    if report.model_rebuild {
+                        ", rebuilt for a new model"
+                    } else {
+                        ""
+                    },
                     embedder.model_id()
                 );
             }
@@ -304,10 +313,16 @@ pub fn run(args: Args) -> Result<ExitCode> {
             backend,
             json,
         } => {
-            let mut request = SearchRequest::new(text).mode(mode).kinds(kinds).limit(limit);
+            let mut request = SearchRequest::new(text)
+                .mode(mode)
+                .kinds(kinds)
+                .limit(limit);
             if let Some(name) = asset {
-                let iri = resolve_asset(&open()?, &name)?
-                    .with_context(|| format!("no equipment class is called {name:?} (try `assetkg sparql` to list them)"))?;
+                let iri = resolve_asset(&open()?, &name)?.with_context(|| {
+                    format!(
+                        "no equipment class is called {name:?} (try `assetkg sparql` to list them)"
+                    )
+                })?;
                 request = request.asset(iri);
             }
             let embedder = load_embedder(backend, &config.model_dir, &config.ort_dylib)

@@ -7,7 +7,7 @@
 //! weights in a [`VarMap`] whose names are the checkpoint's, so `VarMap::load`/`save` read and
 //! write sentence-transformers safetensors directly.
 
-use super::{Embedder, EmbedError, EmbedResult, ModelDir};
+use super::{EmbedError, EmbedResult, Embedder, ModelDir};
 use crate::embed::BertConfig;
 use candle_core::{DType, Device, Module, Tensor, D};
 use candle_nn::{embedding, linear, Embedding, Linear, VarBuilder, VarMap};
@@ -46,8 +46,16 @@ impl Embeddings {
     fn new(c: &BertConfig, vb: VarBuilder) -> candle_core::Result<Self> {
         Ok(Self {
             word: embedding(c.vocab_size, c.hidden_size, vb.pp("word_embeddings"))?,
-            position: embedding(c.max_position_embeddings, c.hidden_size, vb.pp("position_embeddings"))?,
-            token_type: embedding(c.type_vocab_size, c.hidden_size, vb.pp("token_type_embeddings"))?,
+            position: embedding(
+                c.max_position_embeddings,
+                c.hidden_size,
+                vb.pp("position_embeddings"),
+            )?,
+            token_type: embedding(
+                c.type_vocab_size,
+                c.hidden_size,
+                vb.pp("token_type_embeddings"),
+            )?,
             norm: LayerNorm::new(c.hidden_size, c.layer_norm_eps, vb.pp("LayerNorm"))?,
         })
     }
@@ -87,7 +95,11 @@ impl Layer {
             key: linear(h, h, attention.pp("self").pp("key"))?,
             value: linear(h, h, attention.pp("self").pp("value"))?,
             attention_out: linear(h, h, attention.pp("output").pp("dense"))?,
-            attention_norm: LayerNorm::new(h, c.layer_norm_eps, attention.pp("output").pp("LayerNorm"))?,
+            attention_norm: LayerNorm::new(
+                h,
+                c.layer_norm_eps,
+                attention.pp("output").pp("LayerNorm"),
+            )?,
             intermediate: linear(h, i, vb.pp("intermediate").pp("dense"))?,
             output: linear(i, h, vb.pp("output").pp("dense"))?,
             output_norm: LayerNorm::new(h, c.layer_norm_eps, vb.pp("output").pp("LayerNorm"))?,
@@ -100,17 +112,23 @@ impl Layer {
     fn forward(&self, x: &Tensor, mask_bias: &Tensor) -> candle_core::Result<Tensor> {
         let (b, s, h) = x.dims3()?;
         let split = |t: Tensor| -> candle_core::Result<Tensor> {
-            t.reshape((b, s, self.heads, self.head_dim))?.transpose(1, 2)?.contiguous()
+            t.reshape((b, s, self.heads, self.head_dim))?
+                .transpose(1, 2)?
+                .contiguous()
         };
         let q = split(self.query.forward(x)?)?;
         let k = split(self.key.forward(x)?)?;
         let v = split(self.value.forward(x)?)?;
-        let scores = (q.matmul(&k.t()?)? / (self.head_dim as f64).sqrt())?.broadcast_add(mask_bias)?;
+        let scores =
+            (q.matmul(&k.t()?)? / (self.head_dim as f64).sqrt())?.broadcast_add(mask_bias)?;
         let probs = candle_nn::ops::softmax_last_dim(&scores)?;
         let context = probs.matmul(&v)?.transpose(1, 2)?.reshape((b, s, h))?;
-        let attended = self.attention_norm.forward(&(self.attention_out.forward(&context)? + x)?)?;
+        let attended = self
+            .attention_norm
+            .forward(&(self.attention_out.forward(&context)? + x)?)?;
         let inner = self.intermediate.forward(&attended)?.gelu_erf()?;
-        self.output_norm.forward(&(self.output.forward(&inner)? + attended)?)
+        self.output_norm
+            .forward(&(self.output.forward(&inner)? + attended)?)
     }
 }
 
@@ -133,7 +151,11 @@ impl Bert {
     }
 
     /// Token states [b, s, hidden] for token ids and attention mask [b, s] (u32).
-    pub fn forward(&self, input_ids: &Tensor, attention_mask: &Tensor) -> candle_core::Result<Tensor> {
+    pub fn forward(
+        &self,
+        input_ids: &Tensor,
+        attention_mask: &Tensor,
+    ) -> candle_core::Result<Tensor> {
         let token_type_ids = input_ids.zeros_like()?;
         // Padding gets -10000 before the softmax (the value BERT uses), real tokens 0.
         let mask_bias = ((attention_mask.to_dtype(DType::F32)?.affine(1.0, -1.0)? * 10000.0)?)
@@ -147,13 +169,21 @@ impl Bert {
     }
 
     /// Mean of the token states over real tokens, L2-normalised: [b, hidden].
-    pub fn embed(&self, input_ids: &Tensor, attention_mask: &Tensor) -> candle_core::Result<Tensor> {
+    pub fn embed(
+        &self,
+        input_ids: &Tensor,
+        attention_mask: &Tensor,
+    ) -> candle_core::Result<Tensor> {
         let states = self.forward(input_ids, attention_mask)?;
         let mask = attention_mask.to_dtype(DType::F32)?.unsqueeze(2)?;
         let summed = states.broadcast_mul(&mask)?.sum(1)?;
         let counts = mask.sum(1)?.clamp(1e-9, f64::MAX)?;
         let mean = summed.broadcast_div(&counts)?;
-        let norm = mean.sqr()?.sum_keepdim(D::Minus1)?.sqrt()?.clamp(1e-12, f64::MAX)?;
+        let norm = mean
+            .sqr()?
+            .sum_keepdim(D::Minus1)?
+            .sqrt()?
+            .clamp(1e-12, f64::MAX)?;
         mean.broadcast_div(&norm)
     }
 }
@@ -170,7 +200,9 @@ pub struct BertEncoder {
 
 impl std::fmt::Debug for BertEncoder {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("BertEncoder").field("model_id", &self.model_id).finish_non_exhaustive()
+        f.debug_struct("BertEncoder")
+            .field("model_id", &self.model_id)
+            .finish_non_exhaustive()
     }
 }
 
@@ -181,10 +213,12 @@ impl BertEncoder {
         let mut varmap = VarMap::new();
         let vb = VarBuilder::from_varmap(&varmap, DType::F32, &device);
         let bert = Bert::new(&model.config, vb)?;
-        varmap.load(model.weights()).map_err(|e| EmbedError::BadModel {
-            path: model.weights(),
-            message: e.to_string(),
-        })?;
+        varmap
+            .load(model.weights())
+            .map_err(|e| EmbedError::BadModel {
+                path: model.weights(),
+                message: e.to_string(),
+            })?;
         Ok(Self {
             bert,
             varmap,
@@ -216,7 +250,12 @@ impl BertEncoder {
             .tokenizer
             .encode_batch(texts.to_vec(), true)
             .map_err(|e| EmbedError::Tokenizer(e.to_string()))?;
-        let longest = encodings.iter().map(|e| e.get_ids().len()).max().unwrap_or(0).max(1);
+        let longest = encodings
+            .iter()
+            .map(|e| e.get_ids().len())
+            .max()
+            .unwrap_or(0)
+            .max(1);
         let mut ids = Vec::with_capacity(texts.len() * longest);
         let mut mask = Vec::with_capacity(texts.len() * longest);
         for e in &encodings {
@@ -227,7 +266,10 @@ impl BertEncoder {
             mask.extend(std::iter::repeat_n(0u32, longest - n));
         }
         let shape = (texts.len(), longest);
-        Ok((Tensor::from_vec(ids, shape, &self.device)?, Tensor::from_vec(mask, shape, &self.device)?))
+        Ok((
+            Tensor::from_vec(ids, shape, &self.device)?,
+            Tensor::from_vec(mask, shape, &self.device)?,
+        ))
     }
 }
 

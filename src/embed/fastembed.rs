@@ -1,8 +1,10 @@
 //! The serving embedder: fastembed running our exported `model.onnx` on ONNX Runtime, which is
 //! loaded at run time from the PyPI wheel's `libonnxruntime.so` (see scripts/fetch-models.sh).
 
-use super::{l2_normalize, Embedder, EmbedError, EmbedResult, ModelDir};
-use fastembed::{InitOptionsUserDefined, Pooling, TextEmbedding, TokenizerFiles, UserDefinedEmbeddingModel};
+use super::{l2_normalize, EmbedError, EmbedResult, Embedder, ModelDir};
+use fastembed::{
+    InitOptionsUserDefined, Pooling, TextEmbedding, TokenizerFiles, UserDefinedEmbeddingModel,
+};
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex, OnceLock};
 
@@ -19,7 +21,9 @@ pub struct FastEmbedder {
 
 impl std::fmt::Debug for FastEmbedder {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("FastEmbedder").field("model_id", &self.model_id).finish_non_exhaustive()
+        f.debug_struct("FastEmbedder")
+            .field("model_id", &self.model_id)
+            .finish_non_exhaustive()
     }
 }
 
@@ -29,11 +33,19 @@ pub fn init_onnx_runtime(dylib: &Path) -> EmbedResult<()> {
     static LOADED: OnceLock<Result<PathBuf, String>> = OnceLock::new();
     let loaded = LOADED.get_or_init(|| {
         if !dylib.is_file() {
-            return Err(format!("{} not found (run scripts/fetch-models.sh)", dylib.display()));
+            return Err(format!(
+                "{} not found (run scripts/fetch-models.sh)",
+                dylib.display()
+            ));
         }
-        ort::init_from(dylib).map(|_| dylib.to_owned()).map_err(|e| format!("{}: {e}", dylib.display()))
+        ort::init_from(dylib)
+            .map(|_| dylib.to_owned())
+            .map_err(|e| format!("{}: {e}", dylib.display()))
     });
-    loaded.as_ref().map(|_| ()).map_err(|e| EmbedError::Runtime(e.clone()))
+    loaded
+        .as_ref()
+        .map(|_| ())
+        .map_err(|e| EmbedError::Runtime(e.clone()))
 }
 
 impl FastEmbedder {
@@ -56,7 +68,11 @@ impl FastEmbedder {
         let options = InitOptionsUserDefined::new().with_max_length(model.max_seq_length);
         let inner = TextEmbedding::try_new_from_user_defined(user_model, options)
             .map_err(|e| EmbedError::Runtime(e.to_string()))?;
-        Ok(Self { inner: Mutex::new(inner), model_id: model.model_id()?, dim: model.config.hidden_size })
+        Ok(Self {
+            inner: Mutex::new(inner),
+            model_id: model.model_id()?,
+            dim: model.config.hidden_size,
+        })
     }
 }
 
@@ -73,8 +89,13 @@ impl Embedder for FastEmbedder {
         if texts.is_empty() {
             return Ok(Vec::new());
         }
-        let mut inner = self.inner.lock().map_err(|_| EmbedError::Runtime("embedder lock poisoned".to_owned()))?;
-        let mut vectors = inner.embed(texts, Some(BATCH)).map_err(|e| EmbedError::Runtime(e.to_string()))?;
+        let mut inner = self
+            .inner
+            .lock()
+            .map_err(|_| EmbedError::Runtime("embedder lock poisoned".to_owned()))?;
+        let mut vectors = inner
+            .embed(texts, Some(BATCH))
+            .map_err(|e| EmbedError::Runtime(e.to_string()))?;
         vectors.iter_mut().for_each(|v| l2_normalize(v));
         Ok(vectors)
     }

@@ -44,7 +44,10 @@ pub enum EmbedError {
 
 impl EmbedError {
     pub(crate) fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
-        Self::Io { path: path.into(), source }
+        Self::Io {
+            path: path.into(),
+            source,
+        }
     }
 }
 
@@ -112,7 +115,11 @@ pub enum Backend {
 
 /// Loads the model of `model_dir` with `backend` (exporting `model.onnx` first if fastembed
 /// needs it and it is missing or older than the weights).
-pub fn load_embedder(backend: Backend, model_dir: &std::path::Path, ort_dylib: &std::path::Path) -> EmbedResult<Box<dyn Embedder>> {
+pub fn load_embedder(
+    backend: Backend,
+    model_dir: &std::path::Path,
+    ort_dylib: &std::path::Path,
+) -> EmbedResult<Box<dyn Embedder>> {
     let model = ModelDir::open(model_dir)?;
     Ok(match backend {
         Backend::Fastembed => {

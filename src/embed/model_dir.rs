@@ -49,14 +49,18 @@ impl ModelDir {
         if config.hidden_act != "gelu" {
             return Err(EmbedError::BadModel {
                 path: dir.join("config.json"),
-                message: format!("hidden_act {:?} is not supported (only gelu)", config.hidden_act),
+                message: format!(
+                    "hidden_act {:?} is not supported (only gelu)",
+                    config.hidden_act
+                ),
             });
         }
-        let max_seq_length = match read_json::<SentenceBertConfig>(&dir.join("sentence_bert_config.json")) {
-            Ok(c) => c.max_seq_length,
-            Err(EmbedError::Io { .. }) => config.max_position_embeddings,
-            Err(e) => return Err(e),
-        };
+        let max_seq_length =
+            match read_json::<SentenceBertConfig>(&dir.join("sentence_bert_config.json")) {
+                Ok(c) => c.max_seq_length,
+                Err(EmbedError::Io { .. }) => config.max_position_embeddings,
+                Err(e) => return Err(e),
+            };
         let pooling_path = dir.join("1_Pooling/config.json");
         let pooling: PoolingConfig = read_json(&pooling_path)?;
         if !pooling.pooling_mode_mean_tokens {
@@ -69,12 +73,19 @@ impl ModelDir {
             if !dir.join(file).is_file() {
                 return Err(EmbedError::io(
                     dir.join(file),
-                    std::io::Error::new(std::io::ErrorKind::NotFound, "missing (run scripts/fetch-models.sh)"),
+                    std::io::Error::new(
+                        std::io::ErrorKind::NotFound,
+                        "missing (run scripts/fetch-models.sh)",
+                    ),
                 ));
             }
         }
         let max_seq_length = max_seq_length.min(config_max(&config));
-        Ok(Self { dir: dir.to_owned(), config, max_seq_length })
+        Ok(Self {
+            dir: dir.to_owned(),
+            config,
+            max_seq_length,
+        })
     }
 
     /// `model.safetensors`.
@@ -95,15 +106,22 @@ impl ModelDir {
     /// The model id: directory name and the first 16 hex digits of the weights' SHA-256.
     pub fn model_id(&self) -> EmbedResult<String> {
         let bytes = std::fs::read(self.weights()).map_err(|e| EmbedError::io(self.weights(), e))?;
-        let name = self.dir.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-        Ok(format!("{name}@{}", &hex::encode(Sha256::digest(&bytes))[..16]))
+        let name = self
+            .dir
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        Ok(format!(
+            "{name}@{}",
+            &hex::encode(Sha256::digest(&bytes))[..16]
+        ))
     }
 
     /// Loads the tokenizer with truncation to [`Self::max_seq_length`] and no fixed padding
     /// (the shipped `tokenizer.json` pads every input to 128 tokens).
     pub fn load_tokenizer(&self) -> EmbedResult<tokenizers::Tokenizer> {
-        let mut tokenizer =
-            tokenizers::Tokenizer::from_file(self.tokenizer()).map_err(|e| EmbedError::Tokenizer(e.to_string()))?;
+        let mut tokenizer = tokenizers::Tokenizer::from_file(self.tokenizer())
+            .map_err(|e| EmbedError::Tokenizer(e.to_string()))?;
         tokenizer.with_padding(None);
         tokenizer
             .with_truncation(Some(tokenizers::TruncationParams {
@@ -121,5 +139,8 @@ fn config_max(config: &BertConfig) -> usize {
 
 fn read_json<T: serde::de::DeserializeOwned>(path: &Path) -> EmbedResult<T> {
     let text = std::fs::read_to_string(path).map_err(|e| EmbedError::io(path, e))?;
-    serde_json::from_str(&text).map_err(|e| EmbedError::BadModel { path: path.to_owned(), message: e.to_string() })
+    serde_json::from_str(&text).map_err(|e| EmbedError::BadModel {
+        path: path.to_owned(),
+        message: e.to_string(),
+    })
 }

@@ -14,9 +14,9 @@
 use super::{BertConfig, EmbedError, EmbedResult, ModelDir};
 use candle_core::{DType, Device, Tensor};
 use candle_onnx::onnx::{
-    attribute_proto::AttributeType, tensor_proto::DataType, tensor_shape_proto::dimension, tensor_shape_proto::Dimension,
-    type_proto, AttributeProto, GraphProto, ModelProto, NodeProto, OperatorSetIdProto, TensorProto, TensorShapeProto,
-    TypeProto, ValueInfoProto,
+    attribute_proto::AttributeType, tensor_proto::DataType, tensor_shape_proto::dimension,
+    tensor_shape_proto::Dimension, type_proto, AttributeProto, GraphProto, ModelProto, NodeProto,
+    OperatorSetIdProto, TensorProto, TensorShapeProto, TypeProto, ValueInfoProto,
 };
 use prost::Message;
 use std::collections::HashMap;
@@ -52,8 +52,13 @@ pub fn export(model: &ModelDir, out: &Path) -> EmbedResult<()> {
     let partial = PathBuf::from(partial);
     std::fs::write(&partial, &bytes)
         .map_err(|e| EmbedError::Export(format!("writing {}: {e}", partial.display())))?;
-    std::fs::rename(&partial, out)
-        .map_err(|e| EmbedError::Export(format!("renaming {} to {}: {e}", partial.display(), out.display())))
+    std::fs::rename(&partial, out).map_err(|e| {
+        EmbedError::Export(format!(
+            "renaming {} to {}: {e}",
+            partial.display(),
+            out.display()
+        ))
+    })
 }
 
 /// The complete ONNX model of `model`'s encoder, not yet serialised.
@@ -67,16 +72,30 @@ fn build_model(model: &ModelDir) -> EmbedResult<ModelProto> {
     let attention_bias = attention_bias(&mut graph);
     let mut hidden = embedded;
     for layer in 0..config.num_hidden_layers {
-        hidden = encoder_layer(&mut graph, &weights, config, layer, &hidden, &attention_bias)?;
+        hidden = encoder_layer(
+            &mut graph,
+            &weights,
+            config,
+            layer,
+            &hidden,
+            &attention_bias,
+        )?;
     }
     // Identity gives the last layer's output the conventional name without special-casing the
     // last layer; ONNX Runtime removes it when it optimises the graph.
     graph.node("Identity", &[&hidden], LAST_HIDDEN_STATE, vec![]);
 
-    let name = model.dir.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let name = model
+        .dir
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
     Ok(ModelProto {
         ir_version: IR_VERSION,
-        opset_import: vec![OperatorSetIdProto { domain: String::new(), version: OPSET_VERSION }],
+        opset_import: vec![OperatorSetIdProto {
+            domain: String::new(),
+            version: OPSET_VERSION,
+        }],
         producer_name: "assetkg".to_owned(),
         producer_version: env!("CARGO_PKG_VERSION").to_owned(),
         doc_string: format!("BERT encoder of {name}, exported from model.safetensors"),
@@ -87,9 +106,17 @@ fn build_model(model: &ModelDir) -> EmbedResult<ModelProto> {
 
 /// Rejects configurations the graph cannot express, before any weight is read.
 fn check_config(config: &BertConfig, path: &Path) -> EmbedResult<()> {
-    let bad = |message: String| Err(EmbedError::BadModel { path: path.to_owned(), message });
+    let bad = |message: String| {
+        Err(EmbedError::BadModel {
+            path: path.to_owned(),
+            message,
+        })
+    };
     if config.hidden_act != "gelu" {
-        return bad(format!("hidden_act {:?} is not supported (only gelu)", config.hidden_act));
+        return bad(format!(
+            "hidden_act {:?} is not supported (only gelu)",
+            config.hidden_act
+        ));
     }
     if config.num_attention_heads == 0 || config.hidden_size % config.num_attention_heads != 0 {
         return bad(format!(
@@ -114,21 +141,42 @@ struct Weights {
 
 impl Weights {
     fn load(path: &Path) -> EmbedResult<Self> {
-        let tensors = candle_core::safetensors::load(path, &Device::Cpu)
-            .map_err(|e| EmbedError::BadModel { path: path.to_owned(), message: e.to_string() })?;
-        let prefix = if tensors.contains_key("bert.embeddings.word_embeddings.weight") { "bert." } else { "" };
-        Ok(Self { path: path.to_owned(), tensors, prefix })
+        let tensors = candle_core::safetensors::load(path, &Device::Cpu).map_err(|e| {
+            EmbedError::BadModel {
+                path: path.to_owned(),
+                message: e.to_string(),
+            }
+        })?;
+        let prefix = if tensors.contains_key("bert.embeddings.word_embeddings.weight") {
+            "bert."
+        } else {
+            ""
+        };
+        Ok(Self {
+            path: path.to_owned(),
+            tensors,
+            prefix,
+        })
     }
 
     fn bad(&self, name: &str, message: impl std::fmt::Display) -> EmbedError {
-        EmbedError::BadModel { path: self.path.clone(), message: format!("{}{name}: {message}", self.prefix) }
+        EmbedError::BadModel {
+            path: self.path.clone(),
+            message: format!("{}{name}: {message}", self.prefix),
+        }
     }
 
     /// The tensor `name` as float32, checked to have shape `dims`.
     fn get(&self, name: &str, dims: &[usize]) -> EmbedResult<Tensor> {
-        let tensor = self.tensors.get(&format!("{}{name}", self.prefix)).ok_or_else(|| self.bad(name, "missing"))?;
+        let tensor = self
+            .tensors
+            .get(&format!("{}{name}", self.prefix))
+            .ok_or_else(|| self.bad(name, "missing"))?;
         if tensor.dims() != dims {
-            return Err(self.bad(name, format!("shape {:?}, expected {dims:?}", tensor.dims())));
+            return Err(self.bad(
+                name,
+                format!("shape {:?}, expected {dims:?}", tensor.dims()),
+            ));
         }
         tensor.to_dtype(DType::F32).map_err(|e| self.bad(name, e))
     }
@@ -136,12 +184,20 @@ impl Weights {
     /// The values of `name` (shape `dims`) in row-major order.
     fn values(&self, name: &str, dims: &[usize]) -> EmbedResult<Vec<f32>> {
         let tensor = self.get(name, dims)?;
-        tensor.flatten_all().and_then(|t| t.to_vec1::<f32>()).map_err(|e| self.bad(name, e))
+        tensor
+            .flatten_all()
+            .and_then(|t| t.to_vec1::<f32>())
+            .map_err(|e| self.bad(name, e))
     }
 
     /// The values of the `[out, in]` matrix `name`, transposed to `[in, out]` in row-major order
     /// so that `x @ W^T` becomes a `MatMul` without a `Transpose` node.
-    fn transposed_values(&self, name: &str, out_features: usize, in_features: usize) -> EmbedResult<Vec<f32>> {
+    fn transposed_values(
+        &self,
+        name: &str,
+        out_features: usize,
+        in_features: usize,
+    ) -> EmbedResult<Vec<f32>> {
         let tensor = self.get(name, &[out_features, in_features])?;
         tensor
             .t()
@@ -195,8 +251,16 @@ impl GraphBuilder {
         graph.scalar_f32("const.sqrt_2", std::f32::consts::SQRT_2);
         graph.scalar_f32("const.sqrt_head_dim", (head_dim as f32).sqrt());
         // Reshape's 0 copies that dimension from the input: batch and sequence stay dynamic.
-        graph.initializer_i64("const.split_heads_shape", &[4], &[0, 0, config.num_attention_heads as i64, head_dim as i64]);
-        graph.initializer_i64("const.merge_heads_shape", &[3], &[0, 0, config.hidden_size as i64]);
+        graph.initializer_i64(
+            "const.split_heads_shape",
+            &[4],
+            &[0, 0, config.num_attention_heads as i64, head_dim as i64],
+        );
+        graph.initializer_i64(
+            "const.merge_heads_shape",
+            &[3],
+            &[0, 0, config.hidden_size as i64],
+        );
         graph
     }
 
@@ -236,7 +300,13 @@ impl GraphBuilder {
 
     /// Adds a node with one output, named `output` (the node takes the same name), and returns
     /// the output name.
-    fn node(&mut self, op_type: &str, inputs: &[&str], output: &str, attribute: Vec<AttributeProto>) -> String {
+    fn node(
+        &mut self,
+        op_type: &str,
+        inputs: &[&str],
+        output: &str,
+        attribute: Vec<AttributeProto>,
+    ) -> String {
         self.nodes.push(NodeProto {
             input: inputs.iter().map(|s| (*s).to_owned()).collect(),
             output: vec![output.to_owned()],
@@ -274,7 +344,12 @@ impl GraphBuilder {
 
     /// Rows `indices` of `table` (axis 0): embedding lookup.
     fn gather(&mut self, table: &str, indices: &str, output: &str) -> String {
-        self.node("Gather", &[table, indices], output, vec![int_attr("axis", 0)])
+        self.node(
+            "Gather",
+            &[table, indices],
+            output,
+            vec![int_attr("axis", 0)],
+        )
     }
 
     fn reshape(&mut self, x: &str, shape: &str, output: &str) -> String {
@@ -290,7 +365,14 @@ impl GraphBuilder {
     }
 
     /// LayerNormalization over the last axis with scale `gamma` and shift `beta`.
-    fn layer_norm(&mut self, x: &str, gamma: &str, beta: &str, epsilon: f64, output: &str) -> String {
+    fn layer_norm(
+        &mut self,
+        x: &str,
+        gamma: &str,
+        beta: &str,
+        epsilon: f64,
+        output: &str,
+    ) -> String {
         // The attribute is a float32; BERT's 1e-12 is representable, so nothing is lost.
         let attributes = vec![int_attr("axis", -1), float_attr("epsilon", epsilon as f32)];
         self.node("LayerNormalization", &[x, gamma, beta], output, attributes)
@@ -310,7 +392,11 @@ impl GraphBuilder {
             output: vec![tensor_value_info(
                 LAST_HIDDEN_STATE,
                 DataType::Float,
-                &[Dim::Param("batch"), Dim::Param("sequence"), Dim::Value(hidden_size)],
+                &[
+                    Dim::Param("batch"),
+                    Dim::Param("sequence"),
+                    Dim::Value(hidden_size),
+                ],
             )],
             ..Default::default()
         }
@@ -348,15 +434,30 @@ fn tensor_value_info(name: &str, elem_type: DataType, dims: &[Dim]) -> ValueInfo
 }
 
 fn int_attr(name: &str, value: i64) -> AttributeProto {
-    AttributeProto { name: name.to_owned(), r#type: AttributeType::Int as i32, i: value, ..Default::default() }
+    AttributeProto {
+        name: name.to_owned(),
+        r#type: AttributeType::Int as i32,
+        i: value,
+        ..Default::default()
+    }
 }
 
 fn ints_attr(name: &str, values: &[i64]) -> AttributeProto {
-    AttributeProto { name: name.to_owned(), r#type: AttributeType::Ints as i32, ints: values.to_vec(), ..Default::default() }
+    AttributeProto {
+        name: name.to_owned(),
+        r#type: AttributeType::Ints as i32,
+        ints: values.to_vec(),
+        ..Default::default()
+    }
 }
 
 fn float_attr(name: &str, value: f32) -> AttributeProto {
-    AttributeProto { name: name.to_owned(), r#type: AttributeType::Float as i32, f: value, ..Default::default() }
+    AttributeProto {
+        name: name.to_owned(),
+        r#type: AttributeType::Float as i32,
+        f: value,
+        ..Default::default()
+    }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -364,14 +465,20 @@ fn float_attr(name: &str, value: f32) -> AttributeProto {
 // ---------------------------------------------------------------------------------------------
 
 /// Word + absolute position + token type embeddings, then LayerNorm: `[batch, sequence, hidden]`.
-fn embeddings(graph: &mut GraphBuilder, weights: &Weights, config: &BertConfig) -> EmbedResult<String> {
+fn embeddings(
+    graph: &mut GraphBuilder,
+    weights: &Weights,
+    config: &BertConfig,
+) -> EmbedResult<String> {
     let hidden = config.hidden_size;
     let word_table = "embeddings.word_embeddings.weight";
     let position_table = "embeddings.position_embeddings.weight";
     let type_table = "embeddings.token_type_embeddings.weight";
-    for (name, rows) in
-        [(word_table, config.vocab_size), (position_table, config.max_position_embeddings), (type_table, config.type_vocab_size)]
-    {
+    for (name, rows) in [
+        (word_table, config.vocab_size),
+        (position_table, config.max_position_embeddings),
+        (type_table, config.type_vocab_size),
+    ] {
         let values = weights.values(name, &[rows, hidden])?;
         graph.initializer_f32(name, &[rows, hidden], &values);
     }
@@ -385,12 +492,24 @@ fn embeddings(graph: &mut GraphBuilder, weights: &Weights, config: &BertConfig) 
     let length = graph.gather(&shape, &sequence_axis, "embeddings.sequence_length");
     let zero = graph.scalar_i64("const.position_start", 0);
     let step = graph.scalar_i64("const.position_step", 1);
-    let position_ids = graph.node("Range", &[&zero, &length, &step], "embeddings.position_ids", vec![]);
+    let position_ids = graph.node(
+        "Range",
+        &[&zero, &length, &step],
+        "embeddings.position_ids",
+        vec![],
+    );
     let positions = graph.gather(position_table, &position_ids, "embeddings.positions");
 
     let sum = graph.add(&words, &positions, "embeddings.words_positions");
     let sum = graph.add(&sum, &types, "embeddings.sum");
-    layer_norm(graph, weights, hidden, config.layer_norm_eps, "embeddings.LayerNorm", &sum)
+    layer_norm(
+        graph,
+        weights,
+        hidden,
+        config.layer_norm_eps,
+        "embeddings.LayerNorm",
+        &sum,
+    )
 }
 
 /// LayerNorm with the `{prefix}.weight` and `{prefix}.bias` parameters.
@@ -436,7 +555,12 @@ fn linear(
 /// [`MASKED_SCORE`] for padding, shaped `[batch, 1, 1, sequence]` to broadcast over heads and
 /// query positions.
 fn attention_bias(graph: &mut GraphBuilder) -> String {
-    let mask = graph.node("Cast", &[ATTENTION_MASK], "attention_bias.mask_float", vec![int_attr("to", DataType::Float as i64)]);
+    let mask = graph.node(
+        "Cast",
+        &[ATTENTION_MASK],
+        "attention_bias.mask_float",
+        vec![int_attr("to", DataType::Float as i64)],
+    );
     let one = graph.consts.one.clone();
     let padding = graph.sub(&one, &mask, "attention_bias.padding");
     let masked_score = graph.scalar_f32("const.masked_score", MASKED_SCORE);
@@ -462,11 +586,25 @@ fn encoder_layer(
 
     let attended = self_attention(graph, weights, hidden, &prefix, x, attention_bias)?;
     let residual = graph.add(x, &attended, &format!("{prefix}.attention.residual"));
-    let x = layer_norm(graph, weights, hidden, eps, &format!("{prefix}.attention.output.LayerNorm"), &residual)?;
+    let x = layer_norm(
+        graph,
+        weights,
+        hidden,
+        eps,
+        &format!("{prefix}.attention.output.LayerNorm"),
+        &residual,
+    )?;
 
     let fed = feed_forward(graph, weights, config, &prefix, &x)?;
     let residual = graph.add(&x, &fed, &format!("{prefix}.output.residual"));
-    layer_norm(graph, weights, hidden, eps, &format!("{prefix}.output.LayerNorm"), &residual)
+    layer_norm(
+        graph,
+        weights,
+        hidden,
+        eps,
+        &format!("{prefix}.output.LayerNorm"),
+        &residual,
+    )
 }
 
 /// Multi-head self-attention, including its output projection (before the residual).
@@ -486,7 +624,11 @@ fn self_attention(
     // [batch, seq, hidden] -> [batch, seq, heads, head_dim] -> `perm`.
     let project = |graph: &mut GraphBuilder, which: &str, perm: &[i64]| -> EmbedResult<String> {
         let projected = linear(graph, weights, &format!("{p}.{which}"), hidden, hidden, x)?;
-        let split = graph.reshape(&projected, &split_shape, &format!("{p}.{which}.split_heads"));
+        let split = graph.reshape(
+            &projected,
+            &split_shape,
+            &format!("{p}.{which}.split_heads"),
+        );
         Ok(graph.transpose(&split, perm, &format!("{p}.{which}.heads")))
     };
     // Queries and values as [batch, heads, seq, head_dim]; keys straight to
@@ -503,7 +645,14 @@ fn self_attention(
     // [batch, heads, seq, head_dim] -> [batch, seq, heads, head_dim] -> [batch, seq, hidden].
     let context = graph.transpose(&context, &[0, 2, 1, 3], &format!("{p}.context.seq_major"));
     let context = graph.reshape(&context, &merge_shape, &format!("{p}.context.merged"));
-    linear(graph, weights, &format!("{prefix}.attention.output.dense"), hidden, hidden, &context)
+    linear(
+        graph,
+        weights,
+        &format!("{prefix}.attention.output.dense"),
+        hidden,
+        hidden,
+        &context,
+    )
 }
 
 /// The feed-forward block: dense to the intermediate size, GELU, dense back (before the
@@ -516,15 +665,33 @@ fn feed_forward(
     x: &str,
 ) -> EmbedResult<String> {
     let (hidden, intermediate) = (config.hidden_size, config.intermediate_size);
-    let up = linear(graph, weights, &format!("{prefix}.intermediate.dense"), hidden, intermediate, x)?;
+    let up = linear(
+        graph,
+        weights,
+        &format!("{prefix}.intermediate.dense"),
+        hidden,
+        intermediate,
+        x,
+    )?;
     let activated = gelu(graph, &up, &format!("{prefix}.intermediate.gelu"));
-    linear(graph, weights, &format!("{prefix}.output.dense"), intermediate, hidden, &activated)
+    linear(
+        graph,
+        weights,
+        &format!("{prefix}.output.dense"),
+        intermediate,
+        hidden,
+        &activated,
+    )
 }
 
 /// GELU in the exact erf form `0.5 * x * (1 + erf(x / sqrt(2)))`, which is what BERT's
 /// `hidden_act: "gelu"` means (not the tanh approximation).
 fn gelu(graph: &mut GraphBuilder, x: &str, prefix: &str) -> String {
-    let (one, half, sqrt_2) = (graph.consts.one.clone(), graph.consts.half.clone(), graph.consts.sqrt_2.clone());
+    let (one, half, sqrt_2) = (
+        graph.consts.one.clone(),
+        graph.consts.half.clone(),
+        graph.consts.sqrt_2.clone(),
+    );
     let scaled = graph.div(x, &sqrt_2, &format!("{prefix}.scaled"));
     let erf = graph.erf(&scaled, &format!("{prefix}.erf"));
     let gate = graph.add(&erf, &one, &format!("{prefix}.gate"));
@@ -543,7 +710,9 @@ mod tests {
     /// tests, each one is rewritten into the ops it stands for (ReduceMean, Sub, Mul, Add, Sqrt,
     /// Div). Only the test's copy of the graph changes; the exported file keeps the fused op.
     fn decompose_layer_norms(model: &mut ModelProto) {
-        let Some(graph) = model.graph.as_mut() else { return };
+        let Some(graph) = model.graph.as_mut() else {
+            return;
+        };
         let mut nodes = Vec::with_capacity(graph.node.len());
         let mut extra_initializers = Vec::new();
         let reduce_mean = |input: &str, output: String| NodeProto {
@@ -566,8 +735,17 @@ mod tests {
                 nodes.push(node);
                 continue;
             }
-            let (x, gamma, beta, y) = (&node.input[0], &node.input[1], &node.input[2], &node.output[0]);
-            let epsilon = node.attribute.iter().find(|a| a.name == "epsilon").map_or(1e-5, |a| a.f);
+            let (x, gamma, beta, y) = (
+                &node.input[0],
+                &node.input[1],
+                &node.input[2],
+                &node.output[0],
+            );
+            let epsilon = node
+                .attribute
+                .iter()
+                .find(|a| a.name == "epsilon")
+                .map_or(1e-5, |a| a.f);
             let eps = format!("{y}.test_eps");
             extra_initializers.push(TensorProto {
                 name: eps.clone(),
@@ -576,18 +754,46 @@ mod tests {
                 ..Default::default()
             });
             nodes.push(reduce_mean(x, format!("{y}.test_mean")));
-            nodes.push(binary("Sub", x, &format!("{y}.test_mean"), format!("{y}.test_centered")));
-            nodes.push(binary("Mul", &format!("{y}.test_centered"), &format!("{y}.test_centered"), format!("{y}.test_sq")));
-            nodes.push(reduce_mean(&format!("{y}.test_sq"), format!("{y}.test_var")));
-            nodes.push(binary("Add", &format!("{y}.test_var"), &eps, format!("{y}.test_var_eps")));
+            nodes.push(binary(
+                "Sub",
+                x,
+                &format!("{y}.test_mean"),
+                format!("{y}.test_centered"),
+            ));
+            nodes.push(binary(
+                "Mul",
+                &format!("{y}.test_centered"),
+                &format!("{y}.test_centered"),
+                format!("{y}.test_sq"),
+            ));
+            nodes.push(reduce_mean(
+                &format!("{y}.test_sq"),
+                format!("{y}.test_var"),
+            ));
+            nodes.push(binary(
+                "Add",
+                &format!("{y}.test_var"),
+                &eps,
+                format!("{y}.test_var_eps"),
+            ));
             nodes.push(NodeProto {
                 input: vec![format!("{y}.test_var_eps")],
                 output: vec![format!("{y}.test_std")],
                 op_type: "Sqrt".to_owned(),
                 ..Default::default()
             });
-            nodes.push(binary("Div", &format!("{y}.test_centered"), &format!("{y}.test_std"), format!("{y}.test_norm")));
-            nodes.push(binary("Mul", &format!("{y}.test_norm"), gamma, format!("{y}.test_scaled")));
+            nodes.push(binary(
+                "Div",
+                &format!("{y}.test_centered"),
+                &format!("{y}.test_std"),
+                format!("{y}.test_norm"),
+            ));
+            nodes.push(binary(
+                "Mul",
+                &format!("{y}.test_norm"),
+                gamma,
+                format!("{y}.test_scaled"),
+            ));
             nodes.push(binary("Add", &format!("{y}.test_scaled"), beta, y.clone()));
         }
         graph.node = nodes;
@@ -614,7 +820,11 @@ mod tests {
             (TOKEN_TYPE_IDS.to_owned(), tensor(vec![0; batch * seq])),
         ]);
         let mut outputs = candle_onnx::simple_eval(model, inputs).unwrap();
-        let hidden = outputs.remove(LAST_HIDDEN_STATE).unwrap().to_vec3::<f32>().unwrap();
+        let hidden = outputs
+            .remove(LAST_HIDDEN_STATE)
+            .unwrap()
+            .to_vec3::<f32>()
+            .unwrap();
         sequences
             .iter()
             .zip(hidden)
@@ -622,7 +832,10 @@ mod tests {
                 let dim = states[0].len();
                 let mut pooled = vec![0f32; dim];
                 for state in &states[..tokens.len()] {
-                    pooled.iter_mut().zip(state).for_each(|(p, s)| *p += s / tokens.len() as f32);
+                    pooled
+                        .iter_mut()
+                        .zip(state)
+                        .for_each(|(p, s)| *p += s / tokens.len() as f32);
                 }
                 super::super::l2_normalize(&mut pooled);
                 pooled
@@ -634,7 +847,10 @@ mod tests {
     fn exported_minilm_matches_numpy_reference() {
         let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join(MODEL);
         if !dir.join("model.safetensors").is_file() {
-            eprintln!("skipping: {} is absent (run scripts/fetch-models.sh)", dir.display());
+            eprintln!(
+                "skipping: {} is absent (run scripts/fetch-models.sh)",
+                dir.display()
+            );
             return;
         }
         let model = ModelDir::open(&dir).unwrap();
@@ -645,24 +861,41 @@ mod tests {
         let mut proto = candle_onnx::read_file(&out).unwrap();
         let graph = proto.graph.as_ref().unwrap();
         let names = |v: &[ValueInfoProto]| v.iter().map(|i| i.name.clone()).collect::<Vec<_>>();
-        assert_eq!(names(&graph.input), [INPUT_IDS, ATTENTION_MASK, TOKEN_TYPE_IDS]);
+        assert_eq!(
+            names(&graph.input),
+            [INPUT_IDS, ATTENTION_MASK, TOKEN_TYPE_IDS]
+        );
         assert_eq!(names(&graph.output), [LAST_HIDDEN_STATE]);
         decompose_layer_norms(&mut proto);
 
-        let fixture: serde_json::Value =
-            serde_json::from_str(&std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join(FIXTURE)).unwrap())
-                .unwrap();
+        let fixture: serde_json::Value = serde_json::from_str(
+            &std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join(FIXTURE)).unwrap(),
+        )
+        .unwrap();
         // Three sentences of different lengths in one padded batch, so masking is checked too.
-        let sentences: Vec<&serde_json::Value> =
-            [0, 2, 5].iter().map(|&i| &fixture["sentences"][i]).collect();
+        let sentences: Vec<&serde_json::Value> = [0, 2, 5]
+            .iter()
+            .map(|&i| &fixture["sentences"][i])
+            .collect();
         let ids: Vec<Vec<i64>> = sentences
             .iter()
-            .map(|s| s["token_ids"].as_array().unwrap().iter().map(|t| t.as_i64().unwrap()).collect())
+            .map(|s| {
+                s["token_ids"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .map(|t| t.as_i64().unwrap())
+                    .collect()
+            })
             .collect();
         let vectors = run_and_pool(&proto, &ids);
         for (sentence, vector) in sentences.iter().zip(&vectors) {
-            let expected: Vec<f32> =
-                sentence["embedding"].as_array().unwrap().iter().map(|v| v.as_f64().unwrap() as f32).collect();
+            let expected: Vec<f32> = sentence["embedding"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|v| v.as_f64().unwrap() as f32)
+                .collect();
             let cos = super::super::cosine(vector, &expected);
             assert!(cos >= 0.999, "{}: cosine {cos}", sentence["text"]);
         }
@@ -709,10 +942,19 @@ mod tests {
         }
         let tensors: HashMap<String, Tensor> = shapes
             .into_iter()
-            .map(|(name, dims)| (format!("{prefix}{name}"), Tensor::randn(0f32, 0.5, dims, &Device::Cpu).unwrap()))
+            .map(|(name, dims)| {
+                (
+                    format!("{prefix}{name}"),
+                    Tensor::randn(0f32, 0.5, dims, &Device::Cpu).unwrap(),
+                )
+            })
             .collect();
         candle_core::safetensors::save(&tensors, dir.join("model.safetensors")).unwrap();
-        ModelDir { dir: dir.to_owned(), config, max_seq_length: 16 }
+        ModelDir {
+            dir: dir.to_owned(),
+            config,
+            max_seq_length: 16,
+        }
     }
 
     #[test]
@@ -728,12 +970,24 @@ mod tests {
             assert_eq!(graph.output[0].name, LAST_HIDDEN_STATE);
             // 3 embedding tables + LayerNorm, 16 per layer, 11 small constants; no pooler.
             assert_eq!(graph.initializer.len(), 5 + 2 * 16 + 11);
-            assert!(graph.initializer.iter().all(|t| !t.name.starts_with("pooler")));
-            assert_eq!(graph.node.iter().filter(|n| n.op_type == "LayerNormalization").count(), 1 + 2 * 2);
+            assert!(graph
+                .initializer
+                .iter()
+                .all(|t| !t.name.starts_with("pooler")));
+            assert_eq!(
+                graph
+                    .node
+                    .iter()
+                    .filter(|n| n.op_type == "LayerNormalization")
+                    .count(),
+                1 + 2 * 2
+            );
             decompose_layer_norms(&mut proto);
             let vectors = run_and_pool(&proto, &[vec![1, 5, 7, 2], vec![1, 3, 2]]);
             assert_eq!(vectors.len(), 2);
-            assert!(vectors.iter().all(|v| v.len() == 8 && v.iter().all(|x| x.is_finite())));
+            assert!(vectors
+                .iter()
+                .all(|v| v.len() == 8 && v.iter().all(|x| x.is_finite())));
         }
     }
 
@@ -755,7 +1009,10 @@ mod tests {
         let mut model = tiny_model(tmp.path(), "");
         model.config.num_hidden_layers = 3; // the file has only two layers
         let err = export(&model, &model.onnx()).unwrap_err().to_string();
-        assert!(err.contains("encoder.layer.2.attention.self.query.weight"), "{err}");
+        assert!(
+            err.contains("encoder.layer.2.attention.self.query.weight"),
+            "{err}"
+        );
         assert!(!model.onnx().exists());
     }
 }

@@ -62,7 +62,10 @@ impl Scores {
 
     /// The value of the metric called `name` (one of [`Self::NAMES`]).
     pub fn get(&self, name: &str) -> Option<f64> {
-        Self::NAMES.iter().position(|n| *n == name).map(|i| self.values()[i])
+        Self::NAMES
+            .iter()
+            .position(|n| *n == name)
+            .map(|i| self.values()[i])
     }
 
     /// The mean of `scores`, metric by metric (all zeros for none).
@@ -99,15 +102,29 @@ pub fn score_query<S: AsRef<str>>(ranking: &[S], relevant: &HashSet<String>) -> 
         return Scores::default();
     }
     // hits[i]: whether the item at rank i + 1 is relevant.
-    let hits: Vec<bool> = ranking.iter().take(100).map(|id| relevant.contains(id.as_ref())).collect();
+    let hits: Vec<bool> = ranking
+        .iter()
+        .take(100)
+        .map(|id| relevant.contains(id.as_ref()))
+        .collect();
     let found = |k: usize| hits.iter().take(k).filter(|h| **h).count() as f64;
     let hit = |k: usize| if found(k) > 0.0 { 1.0 } else { 0.0 };
     let n_relevant = relevant.len() as f64;
 
-    let mrr_at_10 = hits.iter().take(10).position(|h| *h).map_or(0.0, |i| 1.0 / (i + 1) as f64);
+    let mrr_at_10 = hits
+        .iter()
+        .take(10)
+        .position(|h| *h)
+        .map_or(0.0, |i| 1.0 / (i + 1) as f64);
 
     let gain = |i: usize| 1.0 / ((i + 2) as f64).log2();
-    let dcg: f64 = hits.iter().take(10).enumerate().filter(|(_, h)| **h).map(|(i, _)| gain(i)).sum();
+    let dcg: f64 = hits
+        .iter()
+        .take(10)
+        .enumerate()
+        .filter(|(_, h)| **h)
+        .map(|(i, _)| gain(i))
+        .sum();
     let idcg: f64 = (0..relevant.len().min(10)).map(gain).sum();
 
     let mut correct = 0usize;
@@ -209,7 +226,10 @@ mod tests {
         assert_eq!(rank_by_score(&[0.5, 0.9, 0.5, 0.9]), [1, 3, 0, 2]);
         // The relevant item ties with an earlier one and therefore ranks second.
         let corpus = ["x", "a"];
-        let ranking: Vec<&str> = rank_by_score(&[0.7, 0.7]).into_iter().map(|i| corpus[i]).collect();
+        let ranking: Vec<&str> = rank_by_score(&[0.7, 0.7])
+            .into_iter()
+            .map(|i| corpus[i])
+            .collect();
         close(score_query(&ranking, &set(&["a"])).hit_at_1, 0.0);
     }
 

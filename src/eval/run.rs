@@ -47,10 +47,23 @@ pub fn corpus_documents(dataset: &Dataset) -> Vec<EntityDoc> {
 }
 
 /// The corpus index of one model at `uri`, synced with `dataset`'s corpus.
-pub async fn corpus_index(uri: &str, dataset: &Dataset, embedder: &dyn Embedder, progress: bool) -> IndexResult<EntityIndex> {
+pub async fn corpus_index(
+    uri: &str,
+    dataset: &Dataset,
+    embedder: &dyn Embedder,
+    progress: bool,
+) -> IndexResult<EntityIndex> {
     let index = EntityIndex::open(uri).await?;
-    let report = index.sync(&corpus_documents(dataset), embedder, progress).await?;
-    tracing::info!(uri, added = report.added, updated = report.updated, unchanged = report.unchanged, "corpus index synced");
+    let report = index
+        .sync(&corpus_documents(dataset), embedder, progress)
+        .await?;
+    tracing::info!(
+        uri,
+        added = report.added,
+        updated = report.updated,
+        unchanged = report.unchanged,
+        "corpus index synced"
+    );
     Ok(index)
 }
 
@@ -69,21 +82,40 @@ pub async fn evaluate(
     descriptions: &dyn Describe,
     progress: bool,
 ) -> IndexResult<SystemResult> {
-    let queries: Vec<&TaskQuery> = tasks.iter().flat_map(|t| dataset.queries_of(*t, split)).collect();
+    let queries: Vec<&TaskQuery> = tasks
+        .iter()
+        .flat_map(|t| dataset.queries_of(*t, split))
+        .collect();
     let bar = progress_bar(progress, queries.len() as u64, name);
     let mut per_task = Vec::new();
     for task in tasks {
         let mut scores = Vec::new();
         for query in queries.iter().filter(|q| q.task == *task) {
-            let ranking = rank(retriever, dataset.seed, query, index, embedder, descriptions).await?;
+            let ranking = rank(
+                retriever,
+                dataset.seed,
+                query,
+                index,
+                embedder,
+                descriptions,
+            )
+            .await?;
             let relevant: HashSet<String> = query.positives.iter().cloned().collect();
             scores.push(score_query(&ranking, &relevant));
             bar.inc(1);
         }
-        per_task.push(TaskScores { task: task.to_string(), queries: scores.len(), scores: Scores::mean(&scores) });
+        per_task.push(TaskScores {
+            task: task.to_string(),
+            queries: scores.len(),
+            scores: Scores::mean(&scores),
+        });
     }
     bar.finish_and_clear();
-    Ok(SystemResult::new(name.to_owned(), model.to_owned(), per_task))
+    Ok(SystemResult::new(
+        name.to_owned(),
+        model.to_owned(),
+        per_task,
+    ))
 }
 
 /// The corpus ids answering `query`, best first.
@@ -99,10 +131,12 @@ async fn rank(
     let mut rng = query_rng(seed, &query.id, 0);
     let request = match retriever {
         Retriever::Bm25 { options } => {
-            SearchRequest::new(query_part(query, descriptions, &options, &mut rng)).mode(SearchMode::Lexical)
+            SearchRequest::new(query_part(query, descriptions, &options, &mut rng))
+                .mode(SearchMode::Lexical)
         }
         Retriever::Embedding { options } => {
-            SearchRequest::new(render(query, descriptions, &options, &mut rng)).mode(SearchMode::Vector)
+            SearchRequest::new(render(query, descriptions, &options, &mut rng))
+                .mode(SearchMode::Vector)
         }
     };
     let hits = index.search(&request.limit(DEPTH), embedder).await?;
@@ -114,7 +148,9 @@ fn progress_bar(show: bool, len: u64, name: &str) -> ProgressBar {
         return ProgressBar::hidden();
     }
     let bar = ProgressBar::new(len);
-    if let Ok(style) = ProgressStyle::with_template("{msg:28} {bar:40} {pos}/{len} queries ({eta} left)") {
+    if let Ok(style) =
+        ProgressStyle::with_template("{msg:28} {bar:40} {pos}/{len} queries ({eta} left)")
+    {
         bar.set_style(style);
     }
     bar.set_message(name.to_owned());

@@ -95,7 +95,10 @@ const KIND_CLASSES: &[(&str, &str)] = &[
 
 /// Every labelled entity of the task kinds, by IRI.
 pub fn load_entities(kb: &KnowledgeBase) -> TaskResult<BTreeMap<String, Entity>> {
-    let values: Vec<String> = KIND_CLASSES.iter().map(|(c, _)| format!("akg:{c}")).collect();
+    let values: Vec<String> = KIND_CLASSES
+        .iter()
+        .map(|(c, _)| format!("akg:{c}"))
+        .collect();
     let sparql = format!(
         "SELECT ?e ?type ?label ?alt ?code ?subunit WHERE {{
            VALUES ?type {{ {} }}
@@ -109,7 +112,8 @@ pub fn load_entities(kb: &KnowledgeBase) -> TaskResult<BTreeMap<String, Entity>>
     let mut entities: BTreeMap<String, Entity> = BTreeMap::new();
     let mut synonyms: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
     for row in solutions(kb, &sparql)? {
-        let (Some(Term::NamedNode(e)), Some(Term::NamedNode(ty)), Some(label)) = (&row[0], &row[1], &row[2])
+        let (Some(Term::NamedNode(e)), Some(Term::NamedNode(ty)), Some(label)) =
+            (&row[0], &row[1], &row[2])
         else {
             continue;
         };
@@ -120,14 +124,16 @@ pub fn load_entities(kb: &KnowledgeBase) -> TaskResult<BTreeMap<String, Entity>>
         else {
             continue;
         };
-        let entity = entities.entry(e.as_str().to_owned()).or_insert_with(|| Entity {
-            iri: e.as_str().to_owned(),
-            kind: kind.to_owned(),
-            label: literal(label),
-            synonyms: Vec::new(),
-            code: row[4].as_ref().map(literal),
-            subunit: row[5].as_ref().map(literal),
-        });
+        let entity = entities
+            .entry(e.as_str().to_owned())
+            .or_insert_with(|| Entity {
+                iri: e.as_str().to_owned(),
+                kind: kind.to_owned(),
+                label: literal(label),
+                synonyms: Vec::new(),
+                code: row[4].as_ref().map(literal),
+                subunit: row[5].as_ref().map(literal),
+            });
         if let Some(alt) = &row[3] {
             let alt = literal(alt);
             if alt != entity.label {
@@ -163,9 +169,18 @@ pub fn build(kb: &KnowledgeBase, seed: u64) -> TaskResult<Dataset> {
     let corpus = corpus_iris
         .into_iter()
         .filter_map(|iri| entities.get(iri))
-        .map(|e| CorpusItem { id: e.iri.clone(), kind: e.kind.clone(), text: e.item_text() })
+        .map(|e| CorpusItem {
+            id: e.iri.clone(),
+            kind: e.kind.clone(),
+            text: e.item_text(),
+        })
         .collect();
-    Ok(Dataset { seed, kb_version: kb.kb_version()?, corpus, queries })
+    Ok(Dataset {
+        seed,
+        kb_version: kb.kb_version()?,
+        corpus,
+        queries,
+    })
 }
 
 /// Positive and negative items of one query, while rows are gathered.
@@ -176,17 +191,31 @@ struct Gathered {
 }
 
 /// The queries of one task, sorted by id, all in [`Split::Train`] until split.
-fn task_queries(kb: &KnowledgeBase, spec: &TaskSpec, entities: &BTreeMap<String, Entity>) -> TaskResult<Vec<TaskQuery>> {
+fn task_queries(
+    kb: &KnowledgeBase,
+    spec: &TaskSpec,
+    entities: &BTreeMap<String, Entity>,
+) -> TaskResult<Vec<TaskQuery>> {
     let QueryOutcome::Solutions { variables, rows } = kb.query(spec.sparql)? else {
-        return Err(TaskError::BadRow { task: spec.code, message: "the task query is not a SELECT".into() });
+        return Err(TaskError::BadRow {
+            task: spec.code,
+            message: "the task query is not a SELECT".into(),
+        });
     };
     let position = |var: &str| -> TaskResult<usize> {
-        variables.iter().position(|v| v.as_str() == var).ok_or_else(|| TaskError::BadRow {
-            task: spec.code,
-            message: format!("the query does not select ?{var}"),
-        })
+        variables
+            .iter()
+            .position(|v| v.as_str() == var)
+            .ok_or_else(|| TaskError::BadRow {
+                task: spec.code,
+                message: format!("the query does not select ?{var}"),
+            })
     };
-    let role_columns = spec.roles.iter().map(|r| position(r.var)).collect::<TaskResult<Vec<_>>>()?;
+    let role_columns = spec
+        .roles
+        .iter()
+        .map(|r| position(r.var))
+        .collect::<TaskResult<Vec<_>>>()?;
     let item_column = position("item")?;
     let relevant_column = variables.iter().position(|v| v.as_str() == "relevant");
 
@@ -197,18 +226,27 @@ fn task_queries(kb: &KnowledgeBase, spec: &TaskSpec, entities: &BTreeMap<String,
                 Some(Term::NamedNode(n)) => Ok(n.as_str().to_owned()),
                 other => Err(TaskError::BadRow {
                     task: spec.code,
-                    message: format!("?{} is {other:?}, expected an IRI", variables[column].as_str()),
+                    message: format!(
+                        "?{} is {other:?}, expected an IRI",
+                        variables[column].as_str()
+                    ),
                 }),
             }
         };
-        let key = role_columns.iter().map(|c| iri_at(*c)).collect::<TaskResult<Vec<_>>>()?;
+        let key = role_columns
+            .iter()
+            .map(|c| iri_at(*c))
+            .collect::<TaskResult<Vec<_>>>()?;
         let item = iri_at(item_column)?;
         let relevant = match relevant_column.map(|c| &row[c]) {
             None => true,
             Some(Some(Term::Literal(l))) if l.value() == "true" || l.value() == "1" => true,
             Some(Some(Term::Literal(l))) if l.value() == "false" || l.value() == "0" => false,
             Some(other) => {
-                return Err(TaskError::BadRow { task: spec.code, message: format!("?relevant is {other:?}, expected a boolean") })
+                return Err(TaskError::BadRow {
+                    task: spec.code,
+                    message: format!("?relevant is {other:?}, expected a boolean"),
+                })
             }
         };
         let entry = gathered.entry(key).or_default();
@@ -220,7 +258,10 @@ fn task_queries(kb: &KnowledgeBase, spec: &TaskSpec, entities: &BTreeMap<String,
     }
 
     let lookup = |iri: &str| -> TaskResult<&Entity> {
-        entities.get(iri).ok_or_else(|| TaskError::UnknownEntity { task: spec.code, iri: iri.to_owned() })
+        entities.get(iri).ok_or_else(|| TaskError::UnknownEntity {
+            task: spec.code,
+            iri: iri.to_owned(),
+        })
     };
     let mut queries = Vec::new();
     for (key, g) in gathered {
@@ -245,7 +286,10 @@ fn task_queries(kb: &KnowledgeBase, spec: &TaskSpec, entities: &BTreeMap<String,
         let id = format!(
             "{}:{}",
             spec.code,
-            key.iter().map(|iri| compact(iri)).collect::<Vec<_>>().join("+")
+            key.iter()
+                .map(|iri| compact(iri))
+                .collect::<Vec<_>>()
+                .join("+")
         );
         let group = match spec.split_by {
             SplitBy::Asset => key[0].clone(),
@@ -301,14 +345,26 @@ mod tests {
 
     #[test]
     fn item_texts_carry_the_kind_prefix() {
-        assert_eq!(entity(kinds::SENSOR, "vibration").item_text(), "Sensor: vibration");
-        assert_eq!(entity(kinds::FAILURE_MODE, "cavitation").item_text(), "Fault: cavitation");
+        assert_eq!(
+            entity(kinds::SENSOR, "vibration").item_text(),
+            "Sensor: vibration"
+        );
+        assert_eq!(
+            entity(kinds::FAILURE_MODE, "cavitation").item_text(),
+            "Fault: cavitation"
+        );
         let mut fmc = entity(kinds::FAILURE_MODE_CLASS, "abnormal instrument reading");
         fmc.code = Some("AIR".into());
-        assert_eq!(fmc.item_text(), "Failure class: abnormal instrument reading (AIR)");
+        assert_eq!(
+            fmc.item_text(),
+            "Failure class: abnormal instrument reading (AIR)"
+        );
         assert_eq!(fmc.synonym_names(), ["other name (AIR)"]);
         let mut item = entity(kinds::MAINTAINABLE_ITEM, "stator winding");
         item.subunit = Some("stator".into());
-        assert_eq!(item.item_text(), "Component group: stator, Component name: stator winding");
+        assert_eq!(
+            item.item_text(),
+            "Component group: stator, Component name: stator winding"
+        );
     }
 }

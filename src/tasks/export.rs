@@ -32,7 +32,10 @@ pub struct ExportOptions {
 
 impl Default for ExportOptions {
     fn default() -> Self {
-        Self { p_desc: crate::augment::render::PAPER_P_DESC, variants: 8 }
+        Self {
+            p_desc: crate::augment::render::PAPER_P_DESC,
+            variants: 8,
+        }
     }
 }
 
@@ -84,17 +87,30 @@ impl Manifest {
             *corpus_by_kind.entry(item.kind.clone()).or_insert(0) += 1;
         }
         let mut asset_splits: BTreeMap<Split, BTreeSet<String>> = BTreeMap::new();
-        for q in dataset.queries.iter().filter(|q| q.task.spec().split_by == SplitBy::Asset) {
-            asset_splits.entry(q.split).or_default().insert(crate::vocab::compact(&q.group));
+        for q in dataset
+            .queries
+            .iter()
+            .filter(|q| q.task.spec().split_by == SplitBy::Asset)
+        {
+            asset_splits
+                .entry(q.split)
+                .or_default()
+                .insert(crate::vocab::compact(&q.group));
         }
         let tasks = TaskCode::ALL
             .into_iter()
             .map(|code| {
                 let spec = code.spec();
-                let queries: Vec<&TaskQuery> = dataset.queries.iter().filter(|q| q.task == code).collect();
-                let items: BTreeSet<&str> = queries.iter().flat_map(|q| q.positives.iter().map(String::as_str)).collect();
+                let queries: Vec<&TaskQuery> =
+                    dataset.queries.iter().filter(|q| q.task == code).collect();
+                let items: BTreeSet<&str> = queries
+                    .iter()
+                    .flat_map(|q| q.positives.iter().map(String::as_str))
+                    .collect();
                 let (paper_queries, paper_items) = spec.paper_size;
-                let within = |ours: usize, paper: usize| (ours as f64 - paper as f64).abs() <= 0.5 * paper as f64;
+                let within = |ours: usize, paper: usize| {
+                    (ours as f64 - paper as f64).abs() <= 0.5 * paper as f64
+                };
                 TaskCounts {
                     task: code,
                     summary: spec.summary.to_owned(),
@@ -112,7 +128,8 @@ impl Manifest {
                     hard_negatives: queries.iter().map(|q| q.hard_negatives.len()).sum(),
                     paper_queries,
                     paper_items,
-                    within_half_of_paper: within(queries.len(), paper_queries) && within(items.len(), paper_items),
+                    within_half_of_paper: within(queries.len(), paper_queries)
+                        && within(items.len(), paper_items),
                 }
             })
             .collect();
@@ -123,7 +140,10 @@ impl Manifest {
             variants_per_train_query: options.variants,
             corpus_size: dataset.corpus.len(),
             corpus_by_kind,
-            asset_splits: asset_splits.into_iter().map(|(s, a)| (s, a.into_iter().collect())).collect(),
+            asset_splits: asset_splits
+                .into_iter()
+                .map(|(s, a)| (s, a.into_iter().collect()))
+                .collect(),
             tasks,
             leaks: check_leakage(dataset).len(),
         }
@@ -141,10 +161,18 @@ struct QueryRecord<'a> {
 
 /// Writes `dataset` to `out` (replacing what was there) and returns its manifest. Refuses to
 /// write a dataset whose splits leak.
-pub fn export(dataset: &Dataset, descriptions: &dyn Describe, options: &ExportOptions, out: &Path) -> TaskResult<Manifest> {
+pub fn export(
+    dataset: &Dataset,
+    descriptions: &dyn Describe,
+    options: &ExportOptions,
+    out: &Path,
+) -> TaskResult<Manifest> {
     let leaks = check_leakage(dataset);
     if let Some(first) = leaks.first() {
-        return Err(TaskError::Leakage(format!("{} leaks, the first: {first}", leaks.len())));
+        return Err(TaskError::Leakage(format!(
+            "{} leaks, the first: {first}",
+            leaks.len()
+        )));
     }
     let manifest = Manifest::of(dataset, options);
     let partial = sibling(out, "partial");
@@ -173,27 +201,53 @@ fn write_all(
     manifest: &Manifest,
     dir: &Path,
 ) -> TaskResult<()> {
-    let text_options = RenderOptions { p_desc: options.p_desc, p_synonym: 0.0, random_instruction: false };
-    let training_options = RenderOptions { p_desc: options.p_desc, ..RenderOptions::TRAINING };
+    let text_options = RenderOptions {
+        p_desc: options.p_desc,
+        p_synonym: 0.0,
+        random_instruction: false,
+    };
+    let training_options = RenderOptions {
+        p_desc: options.p_desc,
+        ..RenderOptions::TRAINING
+    };
     let mut texts: BTreeMap<&str, String> = BTreeMap::new();
     for code in TaskCode::ALL {
         for split in Split::ALL {
             let records: Vec<QueryRecord> = dataset
                 .queries_of(code, split)
                 .map(|q| {
-                    let text = render(q, descriptions, &text_options, &mut query_rng(dataset.seed, &q.id, 0));
+                    let text = render(
+                        q,
+                        descriptions,
+                        &text_options,
+                        &mut query_rng(dataset.seed, &q.id, 0),
+                    );
                     let variants = if split == Split::Train {
                         (1..=options.variants as u64)
-                            .map(|v| render(q, descriptions, &training_options, &mut query_rng(dataset.seed, &q.id, v)))
+                            .map(|v| {
+                                render(
+                                    q,
+                                    descriptions,
+                                    &training_options,
+                                    &mut query_rng(dataset.seed, &q.id, v),
+                                )
+                            })
                             .collect()
                     } else {
                         Vec::new()
                     };
                     texts.insert(q.id.as_str(), text.clone());
-                    QueryRecord { query: q, text, variants }
+                    QueryRecord {
+                        query: q,
+                        text,
+                        variants,
+                    }
                 })
                 .collect();
-            write_jsonl(&dir.join(code.as_str()).join(format!("{split}.jsonl")), &records)?;
+            write_jsonl(
+                &dir.join(code.as_str()).join(format!("{split}.jsonl")),
+                &records,
+            )?;
         }
     }
     write_jsonl(&dir.join("corpus.jsonl"), &dataset.corpus)?;
@@ -210,28 +264,51 @@ fn write_all(
         text: &'a str,
     }
     let beir = dir.join("beir");
-    let docs: Vec<BeirDoc> = dataset.corpus.iter().map(|d| BeirDoc { _id: &d.id, title: "", text: &d.text }).collect();
+    let docs: Vec<BeirDoc> = dataset
+        .corpus
+        .iter()
+        .map(|d| BeirDoc {
+            _id: &d.id,
+            title: "",
+            text: &d.text,
+        })
+        .collect();
     write_jsonl(&beir.join("corpus.jsonl"), &docs)?;
-    let queries: Vec<BeirQuery> = texts.iter().map(|(id, text)| BeirQuery { _id: id, text }).collect();
+    let queries: Vec<BeirQuery> = texts
+        .iter()
+        .map(|(id, text)| BeirQuery { _id: id, text })
+        .collect();
     write_jsonl(&beir.join("queries.jsonl"), &queries)?;
-    for (split, name) in [(Split::Train, "train"), (Split::Validation, "dev"), (Split::Test, "test")] {
+    for (split, name) in [
+        (Split::Train, "train"),
+        (Split::Validation, "dev"),
+        (Split::Test, "test"),
+    ] {
         let mut tsv = String::from("query-id\tcorpus-id\tscore\n");
         for q in dataset.queries.iter().filter(|q| q.split == split) {
             for item in &q.positives {
                 tsv.push_str(&format!("{}\t{item}\t1\n", q.id));
             }
         }
-        write_file(&beir.join("qrels").join(format!("{name}.tsv")), tsv.as_bytes())?;
+        write_file(
+            &beir.join("qrels").join(format!("{name}.tsv")),
+            tsv.as_bytes(),
+        )?;
     }
-    let json = serde_json::to_vec_pretty(manifest).map_err(|source| TaskError::Json { what: "manifest".into(), source })?;
+    let json = serde_json::to_vec_pretty(manifest).map_err(|source| TaskError::Json {
+        what: "manifest".into(),
+        source,
+    })?;
     write_file(&dir.join("manifest.json"), &json)
 }
 
 fn write_jsonl<T: Serialize>(path: &Path, records: &[T]) -> TaskResult<()> {
     let mut bytes = Vec::new();
     for record in records {
-        serde_json::to_writer(&mut bytes, record)
-            .map_err(|source| TaskError::Json { what: path.display().to_string(), source })?;
+        serde_json::to_writer(&mut bytes, record).map_err(|source| TaskError::Json {
+            what: path.display().to_string(),
+            source,
+        })?;
         bytes.push(b'\n');
     }
     write_file(path, &bytes)
@@ -252,5 +329,8 @@ fn sibling(dir: &Path, suffix: &str) -> PathBuf {
 }
 
 fn io(path: &Path, source: std::io::Error) -> TaskError {
-    TaskError::Io { path: path.to_owned(), source }
+    TaskError::Io {
+        path: path.to_owned(),
+        source,
+    }
 }

@@ -28,7 +28,11 @@ pub struct Leak {
 
 impl std::fmt::Display for Leak {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{} {} query {}: {}", self.task, self.split, self.query, self.reason)
+        write!(
+            f,
+            "{} {} query {}: {}",
+            self.task, self.split, self.query, self.reason
+        )
     }
 }
 
@@ -38,7 +42,8 @@ pub fn check_leakage(dataset: &Dataset) -> Vec<Leak> {
     let train = dataset.queries.iter().filter(|q| q.split == Split::Train);
     let held_out = || dataset.queries.iter().filter(|q| q.split != Split::Train);
 
-    let train_ids: BTreeSet<(TaskCode, &str)> = train.clone().map(|q| (q.task, q.id.as_str())).collect();
+    let train_ids: BTreeSet<(TaskCode, &str)> =
+        train.clone().map(|q| (q.task, q.id.as_str())).collect();
     let train_assets: BTreeSet<&str> = train
         .clone()
         .filter(|q| q.task.spec().split_by == SplitBy::Asset)
@@ -52,18 +57,26 @@ pub fn check_leakage(dataset: &Dataset) -> Vec<Leak> {
     }
 
     for q in held_out() {
-        let leak = |reason: String| Leak { task: q.task, query: q.id.clone(), split: q.split, reason };
+        let leak = |reason: String| Leak {
+            task: q.task,
+            query: q.id.clone(),
+            split: q.split,
+            reason,
+        };
         if train_ids.contains(&(q.task, q.id.as_str())) {
             leaks.push(leak("the same query is in training".into()));
         }
         if q.task.spec().split_by == SplitBy::Asset && train_assets.contains(q.group.as_str()) {
             leaks.push(leak(format!("its asset {} is in training", q.group)));
         }
-        if let Some(train_id) =
-            surface_forms(q).into_iter().find_map(|form| train_forms.get(&(q.task, form)).copied())
+        if let Some(train_id) = surface_forms(q)
+            .into_iter()
+            .find_map(|form| train_forms.get(&(q.task, form)).copied())
         {
             if train_id != q.id {
-                leaks.push(leak(format!("training query {train_id} can be written with the same words")));
+                leaks.push(leak(format!(
+                    "training query {train_id} can be written with the same words"
+                )));
             }
         }
     }

@@ -125,11 +125,17 @@ pub struct Dataset {
 impl Dataset {
     /// The queries of `task` in `split`.
     pub fn queries_of(&self, task: TaskCode, split: Split) -> impl Iterator<Item = &TaskQuery> {
-        self.queries.iter().filter(move |q| q.task == task && q.split == split)
+        self.queries
+            .iter()
+            .filter(move |q| q.task == task && q.split == split)
     }
 
     /// Corpus position by item IRI.
     pub fn corpus_positions(&self) -> HashMap<&str, usize> {
-        self.corpus.iter().enumerate().map(|(i, item)| (item.id.as_str(), i)).collect()
+        self.corpus
+            .iter()
+            .enumerate()
+            .map(|(i, item)| (item.id.as_str(), i))
+            .collect()
     }
 }

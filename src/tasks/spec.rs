@@ -58,7 +58,9 @@ impl TaskCode {
 
     /// Parses a code, ignoring case.
     pub fn parse(code: &str) -> Option<Self> {
-        Self::ALL.into_iter().find(|t| t.as_str().eq_ignore_ascii_case(code))
+        Self::ALL
+            .into_iter()
+            .find(|t| t.as_str().eq_ignore_ascii_case(code))
     }
 
     /// The task's definition.
@@ -120,18 +122,30 @@ pub struct TaskSpec {
 impl TaskSpec {
     /// The instruction paraphrases.
     pub fn instructions(&self) -> Vec<&'static str> {
-        self.instructions.lines().map(str::trim).filter(|l| !l.is_empty()).collect()
+        self.instructions
+            .lines()
+            .map(str::trim)
+            .filter(|l| !l.is_empty())
+            .collect()
     }
 }
 
-const ASSET: Role = Role { var: "asset", name: "Asset", describe: true };
+const ASSET: Role = Role {
+    var: "asset",
+    name: "Asset",
+    describe: true,
+};
 
 static SPECS: [TaskSpec; 9] = [
     TaskSpec {
         code: TaskCode::E2CAT,
         summary: "equipment category → equipment classes",
         sparql: include_str!("queries/e2cat.rq"),
-        roles: &[Role { var: "category", name: "Equipment category", describe: true }],
+        roles: &[Role {
+            var: "category",
+            name: "Equipment category",
+            describe: true,
+        }],
         split_by: SplitBy::Query,
         instructions: include_str!("instructions/e2cat.txt"),
         paper_size: (10, 107),
@@ -140,7 +154,11 @@ static SPECS: [TaskSpec; 9] = [
         code: TaskCode::E2CLT,
         summary: "equipment class → equipment types",
         sparql: include_str!("queries/e2clt.rq"),
-        roles: &[Role { var: "class", name: "Equipment", describe: true }],
+        roles: &[Role {
+            var: "class",
+            name: "Equipment",
+            describe: true,
+        }],
         split_by: SplitBy::Query,
         instructions: include_str!("instructions/e2clt.txt"),
         paper_size: (42, 156),
@@ -149,7 +167,11 @@ static SPECS: [TaskSpec; 9] = [
         code: TaskCode::ES2U,
         summary: "equipment unit → subunit + maintainable item",
         sparql: include_str!("queries/es2u.rq"),
-        roles: &[Role { var: "class", name: "Equipment", describe: true }],
+        roles: &[Role {
+            var: "class",
+            name: "Equipment",
+            describe: true,
+        }],
         split_by: SplitBy::Query,
         instructions: include_str!("instructions/es2u.txt"),
         paper_size: (43, 1191),
@@ -158,7 +180,11 @@ static SPECS: [TaskSpec; 9] = [
         code: TaskCode::FM2CLS,
         summary: "failure description → failure-mode class",
         sparql: include_str!("queries/fm2cls.rq"),
-        roles: &[Role { var: "description", name: "Failure description", describe: false }],
+        roles: &[Role {
+            var: "description",
+            name: "Failure description",
+            describe: false,
+        }],
         split_by: SplitBy::Query,
         instructions: include_str!("instructions/fm2cls.txt"),
         paper_size: (140, 62),
@@ -167,7 +193,14 @@ static SPECS: [TaskSpec; 9] = [
         code: TaskCode::FM2CMP,
         summary: "asset + failure-mode class → components",
         sparql: include_str!("queries/fm2cmp.rq"),
-        roles: &[ASSET, Role { var: "class", name: "Failure class", describe: true }],
+        roles: &[
+            ASSET,
+            Role {
+                var: "class",
+                name: "Failure class",
+                describe: true,
+            },
+        ],
         split_by: SplitBy::Query,
         instructions: include_str!("instructions/fm2cmp.txt"),
         paper_size: (254, 44),
@@ -176,7 +209,11 @@ static SPECS: [TaskSpec; 9] = [
         code: TaskCode::C2FM,
         summary: "component → failure modes",
         sparql: include_str!("queries/c2fm.rq"),
-        roles: &[Role { var: "component", name: "Component", describe: true }],
+        roles: &[Role {
+            var: "component",
+            name: "Component",
+            describe: true,
+        }],
         split_by: SplitBy::Query,
         instructions: include_str!("instructions/c2fm.txt"),
         paper_size: (44, 6),
@@ -185,7 +222,14 @@ static SPECS: [TaskSpec; 9] = [
         code: TaskCode::FM2S,
         summary: "asset + failure mode → sensors",
         sparql: include_str!("queries/fm2s.rq"),
-        roles: &[ASSET, Role { var: "fault", name: "Fault", describe: true }],
+        roles: &[
+            ASSET,
+            Role {
+                var: "fault",
+                name: "Fault",
+                describe: true,
+            },
+        ],
         split_by: SplitBy::Asset,
         instructions: include_str!("instructions/fm2s.txt"),
         paper_size: (111, 53),
@@ -194,7 +238,14 @@ static SPECS: [TaskSpec; 9] = [
         code: TaskCode::S2FM,
         summary: "asset + sensor → failure modes",
         sparql: include_str!("queries/s2fm.rq"),
-        roles: &[ASSET, Role { var: "sensor", name: "Sensor", describe: true }],
+        roles: &[
+            ASSET,
+            Role {
+                var: "sensor",
+                name: "Sensor",
+                describe: true,
+            },
+        ],
         split_by: SplitBy::Asset,
         instructions: include_str!("instructions/s2fm.txt"),
         paper_size: (485, 55),
@@ -231,10 +282,22 @@ mod tests {
             let spec = code.spec();
             let instructions = spec.instructions();
             let distinct: std::collections::BTreeSet<_> = instructions.iter().collect();
-            assert_eq!(distinct.len(), instructions.len(), "{code}: duplicate instruction");
-            assert!((18..=25).contains(&instructions.len()), "{code}: {}", instructions.len());
+            assert_eq!(
+                distinct.len(),
+                instructions.len(),
+                "{code}: duplicate instruction"
+            );
+            assert!(
+                (18..=25).contains(&instructions.len()),
+                "{code}: {}",
+                instructions.len()
+            );
             for role in spec.roles {
-                assert!(spec.sparql.contains(&format!("?{}", role.var)), "{code}: ?{}", role.var);
+                assert!(
+                    spec.sparql.contains(&format!("?{}", role.var)),
+                    "{code}: ?{}",
+                    role.var
+                );
             }
             assert!(spec.sparql.contains("?item"), "{code}");
         }

@@ -12,7 +12,19 @@ use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet};
 
 /// Which part of a dataset a query belongs to.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, clap::ValueEnum)]
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    PartialOrd,
+    Ord,
+    Hash,
+    Serialize,
+    Deserialize,
+    clap::ValueEnum,
+)]
 #[serde(rename_all = "lowercase")]
 pub enum Split {
     /// Training.
@@ -98,7 +110,11 @@ pub fn assign_splits(queries: &mut [TaskQuery], seed: u64) {
     let mut task_splits = BTreeMap::new();
     for (index, code) in super::TaskCode::ALL.into_iter().enumerate() {
         if code.spec().split_by == SplitBy::Query {
-            let ids: BTreeSet<String> = queries.iter().filter(|q| q.task == code).map(|q| q.group.clone()).collect();
+            let ids: BTreeSet<String> = queries
+                .iter()
+                .filter(|q| q.task == code)
+                .map(|q| q.group.clone())
+                .collect();
             task_splits.extend(split_units(ids, seed, 1 + index as u64));
         }
     }

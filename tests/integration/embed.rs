@@ -10,7 +10,8 @@ use std::sync::OnceLock;
 
 pub fn model_dir() -> ModelDir {
     let dir = root().join("models/all-MiniLM-L6-v2");
-    ModelDir::open(&dir).unwrap_or_else(|e| panic!("{e} — run scripts/fetch-models.sh (make test does)"))
+    ModelDir::open(&dir)
+        .unwrap_or_else(|e| panic!("{e} — run scripts/fetch-models.sh (make test does)"))
 }
 
 pub fn candle() -> &'static BertEncoder {
@@ -23,7 +24,8 @@ pub fn fastembed() -> &'static FastEmbedder {
     EMBEDDER.get_or_init(|| {
         let model = model_dir();
         ensure_onnx(&model).expect("onnx export");
-        FastEmbedder::load(&model, &root().join("models/onnxruntime/libonnxruntime.so")).expect("fastembed loads")
+        FastEmbedder::load(&model, &root().join("models/onnxruntime/libonnxruntime.so"))
+            .expect("fastembed loads")
     })
 }
 
@@ -34,7 +36,8 @@ struct Reference {
 }
 
 fn reference() -> Vec<Reference> {
-    let text = std::fs::read_to_string(root().join("tests/fixtures/minilm-reference.json")).expect("fixture");
+    let text = std::fs::read_to_string(root().join("tests/fixtures/minilm-reference.json"))
+        .expect("fixture");
     let json: serde_json::Value = serde_json::from_str(&text).expect("json");
     json["sentences"]
         .as_array()
@@ -42,8 +45,18 @@ fn reference() -> Vec<Reference> {
         .iter()
         .map(|s| Reference {
             text: s["text"].as_str().expect("text").to_owned(),
-            token_ids: s["token_ids"].as_array().expect("ids").iter().map(|v| v.as_u64().expect("id") as u32).collect(),
-            embedding: s["embedding"].as_array().expect("vec").iter().map(|v| v.as_f64().expect("f") as f32).collect(),
+            token_ids: s["token_ids"]
+                .as_array()
+                .expect("ids")
+                .iter()
+                .map(|v| v.as_u64().expect("id") as u32)
+                .collect(),
+            embedding: s["embedding"]
+                .as_array()
+                .expect("vec")
+                .iter()
+                .map(|v| v.as_f64().expect("f") as f32)
+                .collect(),
         })
         .collect()
 }
@@ -57,7 +70,12 @@ fn candle_matches_the_numpy_reference() {
     let ids = ids.to_vec2::<u32>().expect("ids");
     let vectors = candle().embed(&texts).expect("embed");
     for ((r, v), row) in reference.iter().zip(&vectors).zip(&ids) {
-        assert_eq!(&row[..r.token_ids.len()], r.token_ids.as_slice(), "token ids of {:?}", r.text);
+        assert_eq!(
+            &row[..r.token_ids.len()],
+            r.token_ids.as_slice(),
+            "token ids of {:?}",
+            r.text
+        );
         let c = cosine(v, &r.embedding);
         assert!(c >= 0.999, "{:?}: cosine {c}", r.text);
     }
@@ -81,7 +99,12 @@ fn onnx_runtime_matches_candle_and_the_reference() {
 #[test]
 fn padding_does_not_change_a_vector() {
     let alone = candle().embed(&["bearing wear"]).expect("embed");
-    let batch = candle().embed(&["bearing wear", "the gearbox casing vibration doubled since the last survey"]).expect("embed");
+    let batch = candle()
+        .embed(&[
+            "bearing wear",
+            "the gearbox casing vibration doubled since the last survey",
+        ])
+        .expect("embed");
     assert!(cosine(&alone[0], &batch[0]) > 0.99999);
     let norm: f32 = batch[1].iter().map(|x| x * x).sum::<f32>().sqrt();
     assert!((norm - 1.0).abs() < 1e-4, "vectors are unit length");
@@ -91,16 +114,31 @@ fn padding_does_not_change_a_vector() {
 fn layer_norm_weights_receive_gradients() {
     use candle_core::Var;
     let encoder = candle();
-    let (ids, mask) = encoder.tokenize(&["bearing wear", "oil debris"]).expect("tokenize");
+    let (ids, mask) = encoder
+        .tokenize(&["bearing wear", "oil debris"])
+        .expect("tokenize");
     let embedded = encoder.bert().embed(&ids, &mask).expect("forward");
     // A loss that depends on every weight: the similarity of the two sentences.
-    let loss = (embedded.get(0).expect("row") * embedded.get(1).expect("row")).expect("mul").sum_all().expect("sum");
+    let loss = (embedded.get(0).expect("row") * embedded.get(1).expect("row"))
+        .expect("mul")
+        .sum_all()
+        .expect("sum");
     let grads = loss.backward().expect("backward");
     let vars = encoder.varmap().data().lock().expect("lock").clone();
     let grad_norm = |name: &str| -> f32 {
-        let var: &Var = vars.get(name).unwrap_or_else(|| panic!("no variable {name}"));
-        let g = grads.get(var).unwrap_or_else(|| panic!("no gradient for {name}"));
-        g.sqr().expect("sqr").sum_all().expect("sum").to_scalar::<f32>().expect("scalar").sqrt()
+        let var: &Var = vars
+            .get(name)
+            .unwrap_or_else(|| panic!("no variable {name}"));
+        let g = grads
+            .get(var)
+            .unwrap_or_else(|| panic!("no gradient for {name}"));
+        g.sqr()
+            .expect("sqr")
+            .sum_all()
+            .expect("sum")
+            .to_scalar::<f32>()
+            .expect("scalar")
+            .sqrt()
     };
     for name in [
         "embeddings.LayerNorm.weight",

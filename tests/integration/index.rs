@@ -572,10 +572,16 @@ async fn an_empty_set_of_documents_empties_the_table() {
     // A first sync with nothing creates an empty, searchable table too.
     let other = tempfile::tempdir().expect("tempdir");
     let index = EntityIndex::open(&uri(&other)).await.expect("open");
-    let report = index.sync(&[], &embedder, false).await.expect("empty first sync");
+    let report = index
+        .sync(&[], &embedder, false)
+        .await
+        .expect("empty first sync");
     assert!(report.is_noop());
     let hits = index
-        .search(&SearchRequest::new("vibration").mode(SearchMode::Lexical), &embedder)
+        .search(
+            &SearchRequest::new("vibration").mode(SearchMode::Lexical),
+            &embedder,
+        )
         .await
         .expect("search");
     assert!(hits.is_empty());

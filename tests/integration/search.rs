@@ -3,7 +3,9 @@
 
 use crate::common::bundled;
 use crate::embed::fastembed;
-use assetkg::index::{entity_documents, resolve_asset, EntityIndex, Hit, SearchMode, SearchRequest};
+use assetkg::index::{
+    entity_documents, resolve_asset, EntityIndex, Hit, SearchMode, SearchRequest,
+};
 use std::sync::OnceLock;
 
 struct Fixture {
@@ -19,21 +21,31 @@ fn fixture() -> &'static Fixture {
         let dir = tempfile::tempdir().expect("tempdir");
         let docs = entity_documents(bundled()).expect("documents");
         let index = runtime.block_on(async {
-            let index = EntityIndex::open(&dir.path().to_string_lossy()).await.expect("open");
+            let index = EntityIndex::open(&dir.path().to_string_lossy())
+                .await
+                .expect("open");
             index.sync(&docs, fastembed(), false).await.expect("sync");
             index
         });
-        Fixture { runtime, index, _dir: dir }
+        Fixture {
+            runtime,
+            index,
+            _dir: dir,
+        }
     })
 }
 
 fn search(request: SearchRequest) -> Vec<Hit> {
     let f = fixture();
-    f.runtime.block_on(f.index.search(&request, fastembed())).expect("search")
+    f.runtime
+        .block_on(f.index.search(&request, fastembed()))
+        .expect("search")
 }
 
 fn asset(name: &str) -> String {
-    resolve_asset(bundled(), name).expect("query").unwrap_or_else(|| panic!("no asset {name}"))
+    resolve_asset(bundled(), name)
+        .expect("query")
+        .unwrap_or_else(|| panic!("no asset {name}"))
 }
 
 fn labels(hits: &[Hit]) -> Vec<&str> {
@@ -44,9 +56,18 @@ fn labels(hits: &[Hit]) -> Vec<&str> {
 fn bearing_wear_on_an_electric_motor_points_to_vibration() {
     for mode in [SearchMode::Hybrid, SearchMode::Vector] {
         let hits = search(
-            SearchRequest::new("bearing wear").mode(mode).kinds(["sensor"]).asset(asset("electric motor")).limit(5),
+            SearchRequest::new("bearing wear")
+                .mode(mode)
+                .kinds(["sensor"])
+                .asset(asset("electric motor"))
+                .limit(5),
         );
-        assert_eq!(hits.first().map(|h| h.label.as_str()), Some("vibration"), "{mode:?}: {:?}", labels(&hits));
+        assert_eq!(
+            hits.first().map(|h| h.label.as_str()),
+            Some("vibration"),
+            "{mode:?}: {:?}",
+            labels(&hits)
+        );
         assert!(hits.iter().all(|h| h.kind == "sensor"));
     }
 }
@@ -60,7 +81,8 @@ fn transformer_gas_alarm_finds_the_buchholz_relay() {
             .limit(3),
     );
     assert!(
-        hits.iter().any(|h| h.label.to_lowercase().contains("buchholz")),
+        hits.iter()
+            .any(|h| h.label.to_lowercase().contains("buchholz")),
         "{:?}",
         labels(&hits)
     );
@@ -68,21 +90,44 @@ fn transformer_gas_alarm_finds_the_buchholz_relay() {
 
 #[test]
 fn a_failure_mode_is_found_by_its_name_and_by_paraphrase() {
-    let hits = search(SearchRequest::new("compressor stall").kinds(["failure_mode"]).limit(3));
-    assert_eq!(hits.first().map(|h| h.label.as_str()), Some("compressor stall"), "{:?}", labels(&hits));
+    let hits = search(
+        SearchRequest::new("compressor stall")
+            .kinds(["failure_mode"])
+            .limit(3),
+    );
+    assert_eq!(
+        hits.first().map(|h| h.label.as_str()),
+        Some("compressor stall"),
+        "{:?}",
+        labels(&hits)
+    );
     let hits = search(
         SearchRequest::new("the gauge shows a value that cannot be right")
             .mode(SearchMode::Vector)
             .kinds(["failure_mode_class"])
             .limit(3),
     );
-    assert!(hits.iter().any(|h| h.iri.ends_with("/AIR")), "{:?}", labels(&hits));
+    assert!(
+        hits.iter().any(|h| h.iri.ends_with("/AIR")),
+        "{:?}",
+        labels(&hits)
+    );
 }
 
 #[test]
 fn lexical_search_matches_words() {
-    let hits = search(SearchRequest::new("oil debris").mode(SearchMode::Lexical).kinds(["sensor"]).limit(3));
-    assert_eq!(hits.first().map(|h| h.label.as_str()), Some("oil debris"), "{:?}", labels(&hits));
+    let hits = search(
+        SearchRequest::new("oil debris")
+            .mode(SearchMode::Lexical)
+            .kinds(["sensor"])
+            .limit(3),
+    );
+    assert_eq!(
+        hits.first().map(|h| h.label.as_str()),
+        Some("oil debris"),
+        "{:?}",
+        labels(&hits)
+    );
 }
 
 #[test]
@@ -90,12 +135,23 @@ fn filters_hold_in_every_mode() {
     let pump = asset("pump");
     for mode in [SearchMode::Vector, SearchMode::Lexical, SearchMode::Hybrid] {
         let hits = search(
-            SearchRequest::new("seal leaking").mode(mode).kinds(["maintainable_item", "failure_mode"]).asset(pump.clone()).limit(10),
+            SearchRequest::new("seal leaking")
+                .mode(mode)
+                .kinds(["maintainable_item", "failure_mode"])
+                .asset(pump.clone())
+                .limit(10),
         );
         assert!(!hits.is_empty(), "{mode:?}");
         for h in &hits {
-            assert!(h.kind == "maintainable_item" || h.kind == "failure_mode", "{mode:?}: {h:?}");
-            assert!(h.assets.contains(&pump), "{mode:?}: {} is not a pump entity", h.iri);
+            assert!(
+                h.kind == "maintainable_item" || h.kind == "failure_mode",
+                "{mode:?}: {h:?}"
+            );
+            assert!(
+                h.assets.contains(&pump),
+                "{mode:?}: {} is not a pump entity",
+                h.iri
+            );
         }
     }
 }

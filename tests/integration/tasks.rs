@@ -28,7 +28,11 @@ fn count(sparql: &str) -> usize {
 }
 
 fn queries(task: TaskCode) -> Vec<&'static assetkg::tasks::TaskQuery> {
-    dataset().queries.iter().filter(|q| q.task == task).collect()
+    dataset()
+        .queries
+        .iter()
+        .filter(|q| q.task == task)
+        .collect()
 }
 
 #[test]
@@ -64,13 +68,20 @@ fn query_and_pair_counts_match_independent_counts() {
     for (task, n_queries, n_pairs) in expected {
         let qs = queries(task);
         assert_eq!(qs.len(), count(n_queries), "{task} queries");
-        assert_eq!(qs.iter().map(|q| q.positives.len()).sum::<usize>(), count(n_pairs), "{task} pairs");
+        assert_eq!(
+            qs.iter().map(|q| q.positives.len()).sum::<usize>(),
+            count(n_pairs),
+            "{task} pairs"
+        );
     }
     // The matrix has ten assets, and every one has relevant sensors.
     assert_eq!(queries(TaskCode::A2S).len(), 10);
     for task in TaskCode::ALL {
         assert!(!queries(task).is_empty(), "{task} is empty");
-        assert!(queries(task).iter().all(|q| !q.positives.is_empty()), "{task}: a query without positives");
+        assert!(
+            queries(task).iter().all(|q| !q.positives.is_empty()),
+            "{task}: a query without positives"
+        );
     }
 }
 
@@ -88,9 +99,15 @@ fn expert_not_relevant_judgments_are_hard_negatives() {
     );
     assert_eq!(motor_bearing.hard_negatives.len(), negatives);
     assert!(negatives > 0);
-    assert!(motor_bearing.positives.iter().any(|s| s.ends_with("/sensor/vibration")));
+    assert!(motor_bearing
+        .positives
+        .iter()
+        .any(|s| s.ends_with("/sensor/vibration")));
     let positives: BTreeSet<&String> = motor_bearing.positives.iter().collect();
-    assert!(motor_bearing.hard_negatives.iter().all(|n| !positives.contains(n)));
+    assert!(motor_bearing
+        .hard_negatives
+        .iter()
+        .all(|n| !positives.contains(n)));
 }
 
 #[test]
@@ -99,13 +116,26 @@ fn every_item_is_in_the_one_corpus_with_its_kind_prefix() {
     let positions = d.corpus_positions();
     for q in &d.queries {
         for item in q.positives.iter().chain(&q.hard_negatives) {
-            assert!(positions.contains_key(item.as_str()), "{}: {item} not in the corpus", q.id);
+            assert!(
+                positions.contains_key(item.as_str()),
+                "{}: {item} not in the corpus",
+                q.id
+            );
         }
     }
     let text = |iri: &str| &d.corpus[positions[iri]].text;
-    assert_eq!(text("https://w3id.org/assetkg/kb/sensor/vibration"), "Sensor: vibration");
-    assert_eq!(text("https://w3id.org/assetkg/kb/failure-mode-class/AIR"), "Failure class: abnormal instrument reading (AIR)");
-    assert!(d.corpus.iter().any(|c| c.text.starts_with("Component group: ") && c.text.contains(", Component name: ")));
+    assert_eq!(
+        text("https://w3id.org/assetkg/kb/sensor/vibration"),
+        "Sensor: vibration"
+    );
+    assert_eq!(
+        text("https://w3id.org/assetkg/kb/failure-mode-class/AIR"),
+        "Failure class: abnormal instrument reading (AIR)"
+    );
+    assert!(d
+        .corpus
+        .iter()
+        .any(|c| c.text.starts_with("Component group: ") && c.text.contains(", Component name: ")));
     let ids: BTreeSet<&str> = d.corpus.iter().map(|c| c.id.as_str()).collect();
     assert_eq!(ids.len(), d.corpus.len(), "corpus ids are unique");
 }
@@ -117,18 +147,41 @@ fn asset_tasks_share_a_six_two_two_asset_split_and_the_others_split_sixty_twenty
     for task in [TaskCode::FM2S, TaskCode::S2FM, TaskCode::A2S] {
         for q in queries(task) {
             let previous = asset_split.insert(q.group.as_str(), q.split);
-            assert!(previous.is_none() || previous == Some(q.split), "{} split differently in {task}", q.group);
+            assert!(
+                previous.is_none() || previous == Some(q.split),
+                "{} split differently in {task}",
+                q.group
+            );
         }
     }
     let per_split = |s: Split| asset_split.values().filter(|v| **v == s).count();
-    assert_eq!((per_split(Split::Train), per_split(Split::Validation), per_split(Split::Test)), (6, 2, 2));
+    assert_eq!(
+        (
+            per_split(Split::Train),
+            per_split(Split::Validation),
+            per_split(Split::Test)
+        ),
+        (6, 2, 2)
+    );
 
-    for task in [TaskCode::E2CLT, TaskCode::ES2U, TaskCode::FM2CLS, TaskCode::FM2CMP, TaskCode::C2FM] {
+    for task in [
+        TaskCode::E2CLT,
+        TaskCode::ES2U,
+        TaskCode::FM2CLS,
+        TaskCode::FM2CMP,
+        TaskCode::C2FM,
+    ] {
         let n = queries(task).len() as f64;
         let test = d.queries_of(task, Split::Test).count() as f64;
         let validation = d.queries_of(task, Split::Validation).count() as f64;
-        assert!((test - 0.2 * n).abs() <= 1.0, "{task}: {test} of {n} in test");
-        assert!((validation - 0.2 * n).abs() <= 1.0, "{task}: {validation} of {n} in validation");
+        assert!(
+            (test - 0.2 * n).abs() <= 1.0,
+            "{task}: {test} of {n} in test"
+        );
+        assert!(
+            (validation - 0.2 * n).abs() <= 1.0,
+            "{task}: {validation} of {n} in validation"
+        );
     }
 }
 
@@ -151,32 +204,66 @@ fn the_real_splits_do_not_leak() {
 fn leaks_injected_on_purpose_are_caught() {
     // A held-out query copied into training.
     let mut d = dataset().clone();
-    let test_query = d.queries.iter().find(|q| q.task == TaskCode::C2FM && q.split == Split::Test).expect("test").clone();
-    d.queries.push(assetkg::tasks::TaskQuery { split: Split::Train, ..test_query.clone() });
+    let test_query = d
+        .queries
+        .iter()
+        .find(|q| q.task == TaskCode::C2FM && q.split == Split::Test)
+        .expect("test")
+        .clone();
+    d.queries.push(assetkg::tasks::TaskQuery {
+        split: Split::Train,
+        ..test_query.clone()
+    });
     let leaks = check_leakage(&d);
-    assert!(leaks.iter().any(|l| l.query == test_query.id && l.reason.contains("same query")), "{leaks:?}");
+    assert!(
+        leaks
+            .iter()
+            .any(|l| l.query == test_query.id && l.reason.contains("same query")),
+        "{leaks:?}"
+    );
 
     // A test asset's query moved into training of another asset-split task.
     let mut d = dataset().clone();
-    let i = d.queries.iter().position(|q| q.task == TaskCode::S2FM && q.split == Split::Test).expect("test");
+    let i = d
+        .queries
+        .iter()
+        .position(|q| q.task == TaskCode::S2FM && q.split == Split::Test)
+        .expect("test");
     d.queries[i].split = Split::Train;
     let asset = d.queries[i].group.clone();
     assert!(check_leakage(&d).iter().any(|l| l.reason.contains(&asset)));
 
     // A training query that can be written with the words of a test query (a shared synonym).
     let mut d = dataset().clone();
-    let test = d.queries.iter().find(|q| q.task == TaskCode::C2FM && q.split == Split::Test).expect("test").clone();
-    let train = d.queries.iter_mut().find(|q| q.task == TaskCode::C2FM && q.split == Split::Train).expect("train");
-    train.mentions[0].synonyms.push(test.mentions[0].label.to_uppercase());
+    let test = d
+        .queries
+        .iter()
+        .find(|q| q.task == TaskCode::C2FM && q.split == Split::Test)
+        .expect("test")
+        .clone();
+    let train = d
+        .queries
+        .iter_mut()
+        .find(|q| q.task == TaskCode::C2FM && q.split == Split::Train)
+        .expect("train");
+    train.mentions[0]
+        .synonyms
+        .push(test.mentions[0].label.to_uppercase());
     let leaks = check_leakage(&d);
-    assert!(leaks.iter().any(|l| l.query == test.id && l.reason.contains("same words")), "{leaks:?}");
+    assert!(
+        leaks
+            .iter()
+            .any(|l| l.query == test.id && l.reason.contains("same words")),
+        "{leaks:?}"
+    );
 }
 
 #[test]
 fn export_writes_every_task_and_split_the_manifest_and_beir() {
     let dir = tempfile::tempdir().expect("tempdir");
     let out = dir.path().join("tasks");
-    let manifest = export(dataset(), &NoDescriptions, &ExportOptions::default(), &out).expect("export");
+    let manifest =
+        export(dataset(), &NoDescriptions, &ExportOptions::default(), &out).expect("export");
     assert_eq!(manifest.leaks, 0);
     assert_eq!(manifest.tasks.len(), 9);
     assert_eq!(manifest.corpus_size, dataset().corpus.len());
@@ -189,29 +276,64 @@ fn export_writes_every_task_and_split_the_manifest_and_beir() {
     };
     for counts in &manifest.tasks {
         for split in Split::ALL {
-            let records = lines(out.join(counts.task.as_str()).join(format!("{split}.jsonl")));
-            assert_eq!(records.len(), counts.queries[&split], "{} {split}", counts.task);
+            let records = lines(
+                out.join(counts.task.as_str())
+                    .join(format!("{split}.jsonl")),
+            );
+            assert_eq!(
+                records.len(),
+                counts.queries[&split],
+                "{} {split}",
+                counts.task
+            );
             for r in &records {
                 assert!(r["text"].as_str().expect("text").starts_with("Instruct: "));
-                let variants = r.get("variants").and_then(|v| v.as_array()).map_or(0, Vec::len);
+                let variants = r
+                    .get("variants")
+                    .and_then(|v| v.as_array())
+                    .map_or(0, Vec::len);
                 assert_eq!(variants, if split == Split::Train { 8 } else { 0 });
             }
         }
     }
-    assert_eq!(lines(out.join("corpus.jsonl")).len(), dataset().corpus.len());
-    assert_eq!(lines(out.join("beir/queries.jsonl")).len(), dataset().queries.len());
+    assert_eq!(
+        lines(out.join("corpus.jsonl")).len(),
+        dataset().corpus.len()
+    );
+    assert_eq!(
+        lines(out.join("beir/queries.jsonl")).len(),
+        dataset().queries.len()
+    );
     let qrels = std::fs::read_to_string(out.join("beir/qrels/test.tsv")).expect("qrels");
-    let test_pairs: usize = dataset().queries.iter().filter(|q| q.split == Split::Test).map(|q| q.positives.len()).sum();
+    let test_pairs: usize = dataset()
+        .queries
+        .iter()
+        .filter(|q| q.split == Split::Test)
+        .map(|q| q.positives.len())
+        .sum();
     assert_eq!(qrels.lines().count(), 1 + test_pairs);
-    let manifest_json: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(out.join("manifest.json")).expect("manifest")).expect("json");
+    let manifest_json: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(out.join("manifest.json")).expect("manifest"),
+    )
+    .expect("json");
     assert_eq!(manifest_json["seed"], DEFAULT_SEED);
 
     // A leaking dataset is refused and the previous export stays as it was.
     let mut leaking = dataset().clone();
-    let test_query = leaking.queries.iter().find(|q| q.split == Split::Test).expect("test").clone();
-    leaking.queries.push(assetkg::tasks::TaskQuery { split: Split::Train, ..test_query });
+    let test_query = leaking
+        .queries
+        .iter()
+        .find(|q| q.split == Split::Test)
+        .expect("test")
+        .clone();
+    leaking.queries.push(assetkg::tasks::TaskQuery {
+        split: Split::Train,
+        ..test_query
+    });
     let before = std::fs::read(out.join("manifest.json")).expect("manifest");
     assert!(export(&leaking, &NoDescriptions, &ExportOptions::default(), &out).is_err());
-    assert_eq!(std::fs::read(out.join("manifest.json")).expect("manifest"), before);
+    assert_eq!(
+        std::fs::read(out.join("manifest.json")).expect("manifest"),
+        before
+    );
 }
