@@ -182,7 +182,7 @@ fn queries() -> Vec<String> {
 fn write_lines(path: &std::path::Path, lines: &[String]) -> Result<()> {
     let text: Vec<String> = lines
         .iter()
-        .map(|l| serde_json::to_string(l))
+        .map(serde_json::to_string)
         .collect::<Result<_, _>>()?;
     std::fs::write(path, text.join("\n") + "\n")
         .with_context(|| format!("writing {}", path.display()))

@@ -261,6 +261,9 @@ pub fn entity_facts(kb: &KnowledgeBase, iri: &str) -> Result<Option<EntityFacts>
             format!("{other} — {relation} → {label}"),
         ));
     }
+    // Relations in a stable order; the judgments keep theirs (most widely confirmed first).
+    lines.sort();
+    lines.dedup();
     lines.extend(judgment_lines(kb, &e, iri)?);
     let synonyms: Vec<String> = synonyms
         .into_iter()
@@ -326,6 +329,10 @@ fn judgment_lines(
         };
         grouped.entry(key).or_default().insert(value);
     }
+    // The judgments shared by the most assets first: when the prompt has room for only a few,
+    // it shows the most widely confirmed ones (vibration for bearing wear, say).
+    let mut grouped: Vec<(String, BTreeSet<String>)> = grouped.into_iter().collect();
+    grouped.sort_by(|(ka, a), (kb, b)| b.len().cmp(&a.len()).then_with(|| ka.cmp(kb)));
     Ok(grouped
         .into_iter()
         .map(|(key, values)| {
@@ -369,11 +376,15 @@ fn property_label(p: NamedNodeRef<'_>, label: Option<&str>) -> String {
 /// failure-mode classes still shows its category and its subunits; then lists them group by
 /// group, each group sorted.
 fn pick_round_robin(lines: Vec<(String, String)>, max: usize) -> Vec<String> {
-    let mut groups: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+    // Lines keep their order within a group (duplicates dropped).
+    let mut groups: BTreeMap<String, Vec<String>> = BTreeMap::new();
     for (group, line) in lines {
-        groups.entry(group).or_default().insert(line);
+        let group = groups.entry(group).or_default();
+        if !group.contains(&line) {
+            group.push(line);
+        }
     }
-    let mut iters: Vec<(usize, std::collections::btree_set::IntoIter<String>)> = groups
+    let mut iters: Vec<(usize, std::vec::IntoIter<String>)> = groups
         .into_values()
         .enumerate()
         .map(|(i, g)| (i, g.into_iter()))
@@ -1019,10 +1030,12 @@ mod tests {
         lines.push(("0 in category".into(), "category".into()));
         lines.push(("2 subunit of".into(), "subunit b".into()));
         lines.push(("2 subunit of".into(), "subunit a".into()));
+        lines.push(("2 subunit of".into(), "subunit b".into()));
         let picked = pick_round_robin(lines, 5);
+        // Groups in key order; within a group the caller's order, duplicates dropped.
         assert_eq!(
             picked,
-            vec!["category", "fmc 00", "fmc 01", "subunit a", "subunit b"]
+            vec!["category", "fmc 00", "fmc 01", "subunit b", "subunit a"]
         );
         assert!(pick_round_robin(Vec::new(), 5).is_empty());
     }

@@ -168,7 +168,7 @@ pub fn augment(command: AugmentCommand, kb: &KnowledgeBase) -> Result<()> {
     } = command;
     let llm = OpenAiClient::new(OpenAiConfig::from_env()?)?;
     let options = DescribeOptions {
-        iris: (!iris.is_empty()).then(|| iris.iter().map(|i| assetkg::vocab::expand(i)).collect()),
+        iris: iris.iter().map(|i| assetkg::vocab::expand(i)).collect(),
         force,
         limit,
         max_words,

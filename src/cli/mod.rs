@@ -170,10 +170,11 @@ enum Command {
     },
 }
 
-/// Sets up `tracing` to stderr; `RUST_LOG` filters (default `info`).
+/// Sets up `tracing` to stderr; `RUST_LOG` filters (default: our `info`, and only warnings
+/// from the storage crates, whose `info` lines trace every file they write).
 pub fn init_tracing(format: LogFormat) {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,lance=warn,lancedb=warn"));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr);

@@ -121,7 +121,9 @@ impl Layer {
         let v = split(self.value.forward(x)?)?;
         let scores =
             (q.matmul(&k.t()?)? / (self.head_dim as f64).sqrt())?.broadcast_add(mask_bias)?;
-        let probs = candle_nn::ops::softmax_last_dim(&scores)?;
+        // Not `softmax_last_dim`: that fused kernel records no gradient, so queries and keys
+        // would never learn.
+        let probs = candle_nn::ops::softmax(&scores, D::Minus1)?;
         let context = probs.matmul(&v)?.transpose(1, 2)?.reshape((b, s, h))?;
         let attended = self
             .attention_norm

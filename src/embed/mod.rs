@@ -89,16 +89,20 @@ pub fn l2_normalize(v: &mut [f32]) {
 /// export goes to a temporary file first, so a reader never sees half a graph.
 pub fn ensure_onnx(model: &ModelDir) -> EmbedResult<PathBuf> {
     let onnx = model.onnx();
+    // The stamp names the exporter revision, so a fixed exporter re-exports old files.
+    let stamp = onnx.with_extension("onnx.revision");
     let modified = |p: &std::path::Path| std::fs::metadata(p).and_then(|m| m.modified()).ok();
-    let fresh = match (modified(&onnx), modified(&model.weights())) {
+    let newer = match (modified(&onnx), modified(&model.weights())) {
         (Some(o), Some(w)) => o >= w,
         _ => false,
     };
-    if !fresh {
+    let same_exporter = std::fs::read_to_string(&stamp).is_ok_and(|s| s.trim() == onnx::REVISION);
+    if !(newer && same_exporter) {
         tracing::info!(model = %model.dir.display(), "exporting the model to ONNX");
         let tmp = onnx.with_extension(format!("onnx.tmp{}", std::process::id()));
         onnx::export(model, &tmp)?;
         std::fs::rename(&tmp, &onnx).map_err(|e| EmbedError::io(&onnx, e))?;
+        std::fs::write(&stamp, onnx::REVISION).map_err(|e| EmbedError::io(&stamp, e))?;
     }
     Ok(onnx)
 }

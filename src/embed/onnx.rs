@@ -22,6 +22,10 @@ use prost::Message;
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
+/// The revision of the exported graph; bump it when the graph changes, so that
+/// [`super::ensure_onnx`] replaces files written by an older exporter.
+pub const REVISION: &str = "2";
+
 /// Opset 17 is the first with `LayerNormalization` in the default domain.
 const OPSET_VERSION: i64 = 17;
 /// IR version 8 is the one that goes with opset 17 (ONNX 1.12); any ONNX Runtime since 1.12
@@ -118,7 +122,11 @@ fn check_config(config: &BertConfig, path: &Path) -> EmbedResult<()> {
             config.hidden_act
         ));
     }
-    if config.num_attention_heads == 0 || config.hidden_size % config.num_attention_heads != 0 {
+    if config.num_attention_heads == 0
+        || !config
+            .hidden_size
+            .is_multiple_of(config.num_attention_heads)
+    {
         return bad(format!(
             "hidden_size {} is not a multiple of num_attention_heads {}",
             config.hidden_size, config.num_attention_heads
@@ -565,9 +573,17 @@ fn attention_bias(graph: &mut GraphBuilder) -> String {
     let padding = graph.sub(&one, &mask, "attention_bias.padding");
     let masked_score = graph.scalar_f32("const.masked_score", MASKED_SCORE);
     let bias = graph.mul(&padding, &masked_score, "attention_bias.flat");
-    // Unsqueeze takes its axes as an input since opset 13.
-    let axes = graph.initializer_i64("const.attention_bias_axes", &[2], &[1, 2]);
-    graph.node("Unsqueeze", &[&bias, &axes], "attention_bias", vec![])
+    // [b, s] -> [b, 1, s] -> [b, 1, 1, s]. Unsqueeze takes its axes as an input since opset 13.
+    // One axis per node: candle-onnx (the second evaluator of the tests) inserts several axes
+    // of one Unsqueeze in the wrong order, giving [b, 1, s, 1].
+    let axis = graph.initializer_i64("const.attention_bias_axis", &[1], &[1]);
+    let bias = graph.node(
+        "Unsqueeze",
+        &[&bias, &axis],
+        "attention_bias.per_query",
+        vec![],
+    );
+    graph.node("Unsqueeze", &[&bias, &axis], "attention_bias", vec![])
 }
 
 /// One post-LayerNorm transformer block: self-attention and feed-forward, each followed by a

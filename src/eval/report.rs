@@ -35,8 +35,11 @@ const EVAL_CHART_SIZE: (u32, u32) = (1400, 1200);
 const BAR_CHART_SIZE: (u32, u32) = (1400, 700);
 const LINE_CHART_SIZE: (u32, u32) = (1200, 700);
 
+/// A named metric read from the scores.
+type Metric = (&'static str, fn(&Scores) -> f64);
+
 /// The metrics shown per task: the paper's headline three.
-const HEADLINE: [(&str, fn(&Scores) -> f64); 3] = [
+const HEADLINE: [Metric; 3] = [
     ("HIT@1", |s| s.hit_at_1),
     ("MAP@100", |s| s.map_at_100),
     ("NDCG@10", |s| s.ndcg_at_10),
@@ -582,8 +585,8 @@ fn draw_bars<DB: DrawingBackend>(
 ) -> Result<(), DrawingAreaErrorKind<DB::ErrorType>> {
     let y_max = chart.y_max.filter(|m| *m > 0.0).unwrap_or(100.0);
     let groups = chart.groups.len();
-    // Group i spans [i, i + 1); its label sits at the centre.
-    let centres: Vec<f64> = (0..groups).map(|i| i as f64 + 0.5).collect();
+    // Group i is centred on x = i, so plotters' "nice" key points of the axis are the group
+    // centres when it may draw one label per group.
     let mut builder = ChartBuilder::on(area);
     builder
         .margin(12)
@@ -592,17 +595,22 @@ fn draw_bars<DB: DrawingBackend>(
     if caption {
         builder.caption(&chart.title, (FONT, 24));
     }
-    let x_range = (0.0..groups.max(1) as f64).with_key_points(centres);
+    let x_range = -0.5..groups.max(1) as f64 - 0.5;
     let mut ctx = builder.build_cartesian_2d(x_range, 0.0..y_max)?;
     let label = |x: &f64| {
+        let centre = x.round();
+        if (x - centre).abs() > 1e-6 || centre < 0.0 {
+            return String::new();
+        }
         chart
             .groups
-            .get(x.floor() as usize)
+            .get(centre as usize)
             .cloned()
             .unwrap_or_default()
     };
     ctx.configure_mesh()
         .disable_x_mesh()
+        .x_labels(groups.max(1))
         .x_label_formatter(&label)
         .y_desc(chart.y_label.as_str())
         .label_style((FONT, 17))
@@ -619,7 +627,7 @@ fn draw_bars<DB: DrawingBackend>(
             .enumerate()
             .filter(|(_, v)| v.is_finite())
             .map(|(i, v)| {
-                let x0 = i as f64 + 0.1 + j as f64 * bar_width;
+                let x0 = i as f64 - 0.4 + j as f64 * bar_width;
                 Rectangle::new(
                     [(x0, 0.0), (x0 + bar_width, v.clamp(0.0, y_max))],
                     color.filled(),
@@ -686,11 +694,11 @@ fn span(values: impl Iterator<Item = f64>, from_zero: bool) -> Range<f64> {
         return 0.0..1.0;
     }
     let lo = if from_zero { lo.min(0.0) } else { lo };
-    if hi - lo < f64::EPSILON {
+    if (hi - lo).abs() < f64::EPSILON {
         return lo - 0.5..hi + 0.5;
     }
     let pad = (hi - lo) * 0.05;
-    let lo = if from_zero && lo == 0.0 {
+    let lo = if from_zero && lo >= 0.0 {
         0.0
     } else {
         lo - pad

@@ -7,7 +7,7 @@
 //! whether an entity must be re-embedded.
 
 use crate::kb::{KbResult, KnowledgeBase, QueryOutcome};
-use crate::vocab::{slug, PREFIXES};
+use crate::vocab::slug;
 use oxigraph::model::Term;
 use serde::Serialize;
 use sha2::{Digest, Sha256};
@@ -347,13 +347,11 @@ pub fn resolve_asset(kb: &KnowledgeBase, name: &str) -> KbResult<Option<String>>
     if name.is_empty() {
         return Ok(None);
     }
-    let q = format!(
-        "SELECT ?class ?pref ?l WHERE {{ ?class a akg:EquipmentClass ; skos:prefLabel ?pref .
-           OPTIONAL {{ ?class skos:altLabel ?l }} }}"
-    );
+    let q = "SELECT ?class ?pref ?l WHERE { ?class a akg:EquipmentClass ; skos:prefLabel ?pref .
+           OPTIONAL { ?class skos:altLabel ?l } }";
     // class IRI → (prefLabel, altLabels), sorted by IRI for a deterministic first match.
     let mut classes: BTreeMap<String, (String, Vec<String>)> = BTreeMap::new();
-    for row in select(kb, &q)? {
+    for row in select(kb, q)? {
         let (Some(class), Some(pref)) = (iri(&row[0]), value(&row[1])) else {
             continue;
         };

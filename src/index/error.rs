@@ -4,7 +4,8 @@ use crate::embed::EmbedError;
 use crate::kb::KbError;
 use thiserror::Error;
 
-/// An error while building, syncing or searching the entity index.
+/// An error while building, syncing or searching the entity index. LanceDB's errors are boxed:
+/// they are large, and every index result would carry their size.
 #[derive(Debug, Error)]
 pub enum IndexError {
     /// The LanceDB database at `uri` could not be opened.
@@ -12,7 +13,7 @@ pub enum IndexError {
     Open {
         uri: String,
         #[source]
-        source: lancedb::Error,
+        source: Box<lancedb::Error>,
     },
     /// An operation on a table failed.
     #[error("index {uri}, table {table}: {action} failed: {source}")]
@@ -21,7 +22,7 @@ pub enum IndexError {
         table: String,
         action: &'static str,
         #[source]
-        source: lancedb::Error,
+        source: Box<lancedb::Error>,
     },
     /// A column is missing from the table or has an unexpected type.
     #[error("index {uri}, table {table}, column {column}: {message}")]

@@ -53,7 +53,7 @@ impl EntityIndex {
             .await
             .map_err(|source| IndexError::Open {
                 uri: uri.to_owned(),
-                source,
+                source: Box::new(source),
             })?;
         Ok(Self {
             uri: uri.to_owned(),
@@ -145,7 +145,7 @@ impl EntityIndex {
             .map_err(|e| self.table_error("building the vector query", e))?
             .column(col::VECTOR)
             .distance_type(DistanceType::Cosine)
-            .select(Select::columns(HIT_COLUMNS))
+            .select(Select::columns(&hit_columns(col::DISTANCE)))
             .limit(limit);
         if let Some(filter) = filter {
             query = query.only_if(filter);
@@ -178,7 +178,7 @@ impl EntityIndex {
         let mut query = table
             .query()
             .full_text_search(fts)
-            .select(Select::columns(HIT_COLUMNS))
+            .select(Select::columns(&hit_columns(col::SCORE)))
             .limit(limit);
         if let Some(filter) = filter {
             query = query.only_if(filter);
@@ -242,9 +242,15 @@ impl EntityIndex {
             uri: self.uri.clone(),
             table: TABLE.to_owned(),
             action,
-            source,
+            source: Box::new(source),
         }
     }
+}
+
+/// The columns a search returns: those of a [`Hit`] and the score column, named explicitly
+/// (Lance warns that it will stop adding score columns that a projection leaves out).
+fn hit_columns(score: &'static str) -> Vec<&'static str> {
+    HIT_COLUMNS.iter().copied().chain([score]).collect()
 }
 
 /// Embeds one query text, checking the embedder's contract.

@@ -140,29 +140,41 @@ pub struct Hit {
 /// one list's top hit from dominating the other list's.
 pub const RRF_K: f32 = 60.0;
 
-/// Fuses ranked lists by reciprocal rank; ties are broken by IRI so the order is stable.
-/// Each hit keeps the fields of its first occurrence, with the fused score.
+/// Fuses ranked lists by reciprocal rank. Equal fused scores go to the hit with the better best
+/// rank, then to the earlier list (callers put the vector list first, so meaning leads over word
+/// overlap), then by IRI so the order is stable. Each hit keeps the fields of its first
+/// occurrence, with the fused score.
 pub fn reciprocal_rank_fusion(lists: &[Vec<Hit>], limit: usize) -> Vec<Hit> {
-    let mut fused: Vec<Hit> = Vec::new();
+    // Per fused hit: the hit and its best (rank, list) pair.
+    let mut fused: Vec<(Hit, (usize, usize))> = Vec::new();
     let mut position: HashMap<String, usize> = HashMap::new();
-    for list in lists {
+    for (list_index, list) in lists.iter().enumerate() {
         for (rank, hit) in list.iter().enumerate() {
             let contribution = 1.0 / (RRF_K + rank as f32 + 1.0);
             match position.get(&hit.iri) {
-                Some(&i) => fused[i].score += contribution,
+                Some(&i) => {
+                    fused[i].0.score += contribution;
+                    fused[i].1 = fused[i].1.min((rank, list_index));
+                }
                 None => {
                     position.insert(hit.iri.clone(), fused.len());
-                    fused.push(Hit {
+                    let first = Hit {
                         score: contribution,
                         ..hit.clone()
-                    });
+                    };
+                    fused.push((first, (rank, list_index)));
                 }
             }
         }
     }
-    fused.sort_by(|a, b| b.score.total_cmp(&a.score).then_with(|| a.iri.cmp(&b.iri)));
+    fused.sort_by(|(a, a_best), (b, b_best)| {
+        b.score
+            .total_cmp(&a.score)
+            .then_with(|| a_best.cmp(b_best))
+            .then_with(|| a.iri.cmp(&b.iri))
+    });
     fused.truncate(limit);
-    fused
+    fused.into_iter().map(|(hit, _)| hit).collect()
 }
 
 #[cfg(test)]
@@ -190,6 +202,17 @@ mod tests {
         assert_eq!(order, ["b", "a", "d", "c"]);
         assert!((fused[0].score - (1.0 / 62.0 + 1.0 / 61.0)).abs() < 1e-6);
         assert_eq!(reciprocal_rank_fusion(&[vec![hit("a")]], 0).len(), 0);
+    }
+
+    #[test]
+    fn fusion_ties_go_to_the_best_rank_then_the_first_list() {
+        // z and a tie on score (each first in one list): z leads the first list, so it wins
+        // over the alphabetically smaller a; then c (rank 1 in the first list) before b.
+        let vector = vec![hit("z"), hit("c")];
+        let lexical = vec![hit("a"), hit("b")];
+        let fused = reciprocal_rank_fusion(&[vector, lexical], 10);
+        let order: Vec<&str> = fused.iter().map(|h| h.iri.as_str()).collect();
+        assert_eq!(order, ["z", "a", "c", "b"]);
     }
 
     #[test]
