@@ -1,8 +1,9 @@
 //! Embedding and search benchmark (run by scripts/bench-embed.sh, which adds Python
 //! sentence-transformers on the same model and writes docs/benchmarks.md).
 //!
-//! Measures, in one run on the same texts: throughput (texts/s at batch 32) and single-query
-//! latency of fastembed + ONNX Runtime and of our candle encoder, then search latency (p50/p99,
+//! Measures, in one run on the same texts: throughput (texts/s at batch 32), single-query
+//! latency and agreement with the float32 vectors (cosine) of fastembed + ONNX Runtime (float32
+//! and int8 graphs) and of our candle encoder, then search latency (p50/p99,
 //! k = 10) of each search mode over an index of the bundled KB. Writes `texts.jsonl`,
 //! `queries.jsonl` and `rust.json` into `--out DIR`.
 //!
@@ -10,7 +11,7 @@
 
 use anyhow::{Context, Result};
 use assetkg::config::Config;
-use assetkg::embed::{load_embedder, Backend, Embedder};
+use assetkg::embed::{cosine, load_embedder, Backend, Embedder};
 use assetkg::index::{entity_documents, EntityIndex, SearchMode, SearchRequest};
 use assetkg::kb::KnowledgeBase;
 use serde_json::json;
@@ -46,21 +47,35 @@ fn main() -> Result<()> {
 
     let mut embed_results = Vec::new();
     let mut fastembed = None;
+    // The float32 fastembed vectors of the texts: what the others are compared with.
+    let mut reference: Option<Vec<Vec<f32>>> = None;
+    let refs: Vec<&str> = texts.iter().map(String::as_str).collect();
     for (backend, name) in [
         (Backend::Fastembed, "fastembed + ONNX Runtime"),
+        (Backend::FastembedInt8, "fastembed + ONNX Runtime, int8"),
         (Backend::Candle, "candle (ours)"),
     ] {
         eprintln!("bench: {name}");
         let embedder = load_embedder(backend, &config.model_dir, &config.ort_dylib)?;
         let (texts_per_s, p50, p99) = measure(embedder.as_ref(), &texts, &queries)?;
+        let vectors = embedder.embed(&refs)?;
+        let agreement: Vec<f32> = match &reference {
+            Some(r) => r.iter().zip(&vectors).map(|(a, b)| cosine(a, b)).collect(),
+            None => vec![1.0; vectors.len()],
+        };
+        let min_cosine = agreement.iter().copied().fold(f32::INFINITY, f32::min);
+        let mean_cosine = agreement.iter().sum::<f32>() / agreement.len().max(1) as f32;
         eprintln!(
-            "bench:   {texts_per_s:.1} texts/s, single query p50 {p50:.2} ms, p99 {p99:.2} ms"
+            "bench:   {texts_per_s:.1} texts/s, single query p50 {p50:.2} ms, p99 {p99:.2} ms, \
+             cosine to float32 min {min_cosine:.5} mean {mean_cosine:.5}"
         );
         embed_results.push(json!({
             "system": name, "batch": BATCH, "texts": texts.len(),
             "texts_per_s": texts_per_s, "single_p50_ms": p50, "single_p99_ms": p99,
+            "cosine_to_float32_min": min_cosine, "cosine_to_float32_mean": mean_cosine,
         }));
         if backend == Backend::Fastembed {
+            reference = Some(vectors);
             fastembed = Some(embedder);
         }
     }

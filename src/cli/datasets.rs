@@ -83,6 +83,9 @@ pub struct EvalArgs {
     /// Where the report goes: OUT.json, OUT.md and OUT.png.
     #[arg(long, default_value = "data/eval/report")]
     out: PathBuf,
+    /// Which implementation embeds (fastembed-int8 runs the int8-quantized graph of each model).
+    #[arg(long, value_enum, default_value_t = Backend::Fastembed)]
+    backend: Backend,
     /// Title of the report.
     #[arg(long, default_value = "Retrieval on the assetkg task datasets")]
     title: String,
@@ -221,7 +224,7 @@ pub fn eval(
     let dataset = build_dataset(kb, args.seed)?;
     let descriptions = Descriptions::from_kb(kb)?;
     let load = |dir: &Path| -> Result<Box<dyn Embedder>> {
-        load_embedder(Backend::Fastembed, dir, &config.ort_dylib)
+        load_embedder(args.backend, dir, &config.ort_dylib)
             .with_context(|| format!("loading the model in {}", dir.display()))
     };
     let base = load(&args.base_model)?;

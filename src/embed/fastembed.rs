@@ -1,6 +1,7 @@
 //! The serving embedder: fastembed running our exported `model.onnx` on ONNX Runtime, which is
 //! loaded at run time from the PyPI wheel's `libonnxruntime.so` (see scripts/fetch-models.sh).
 
+use super::onnx::Precision;
 use super::{l2_normalize, EmbedError, EmbedResult, Embedder, ModelDir};
 use fastembed::{
     InitOptionsUserDefined, Pooling, TextEmbedding, TokenizerFiles, UserDefinedEmbeddingModel,
@@ -52,12 +53,23 @@ impl FastEmbedder {
     /// Loads `model.onnx` of `model` (export it first with [`super::onnx::export`]) with ONNX
     /// Runtime from `ort_dylib`.
     pub fn load(model: &ModelDir, ort_dylib: &Path) -> EmbedResult<Self> {
+        Self::load_precision(model, Precision::Float32, ort_dylib)
+    }
+
+    /// Loads the graph of `precision` ([`ModelDir::onnx_of`]; export it first with
+    /// [`super::onnx::export_with`]). An int8 graph gets the model id `…+int8`.
+    pub fn load_precision(
+        model: &ModelDir,
+        precision: Precision,
+        ort_dylib: &Path,
+    ) -> EmbedResult<Self> {
         init_onnx_runtime(ort_dylib)?;
         let read = |name: &str| -> EmbedResult<Vec<u8>> {
             let path = model.dir.join(name);
             std::fs::read(&path).map_err(|e| EmbedError::io(path, e))
         };
-        let onnx = std::fs::read(model.onnx()).map_err(|e| EmbedError::io(model.onnx(), e))?;
+        let path = model.onnx_of(precision);
+        let onnx = std::fs::read(&path).map_err(|e| EmbedError::io(&path, e))?;
         let files = TokenizerFiles {
             tokenizer_file: read("tokenizer.json")?,
             config_file: read("config.json")?,
@@ -70,7 +82,10 @@ impl FastEmbedder {
             .map_err(|e| EmbedError::Runtime(e.to_string()))?;
         Ok(Self {
             inner: Mutex::new(inner),
-            model_id: model.model_id()?,
+            model_id: match precision {
+                Precision::Float32 => model.model_id()?,
+                Precision::Int8 => format!("{}+int8", model.model_id()?),
+            },
             dim: model.config.hidden_size,
         })
     }

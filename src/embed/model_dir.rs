@@ -103,6 +103,14 @@ impl ModelDir {
         self.dir.join("model.onnx")
     }
 
+    /// The ONNX graph of `precision`: `model.onnx`, or `model.int8.onnx` for int8.
+    pub fn onnx_of(&self, precision: super::onnx::Precision) -> PathBuf {
+        match precision {
+            super::onnx::Precision::Float32 => self.onnx(),
+            super::onnx::Precision::Int8 => self.dir.join("model.int8.onnx"),
+        }
+    }
+
     /// The model id: directory name and the first 16 hex digits of the weights' SHA-256.
     pub fn model_id(&self) -> EmbedResult<String> {
         let bytes = std::fs::read(self.weights()).map_err(|e| EmbedError::io(self.weights(), e))?;

@@ -49,7 +49,27 @@ const LAST_HIDDEN_STATE: &str = "last_hidden_state";
 /// a `bert.` prefix) and are stored as float32. The file is written next to `out` first and
 /// then renamed, so a failed export never leaves a truncated `model.onnx` behind.
 pub fn export(model: &ModelDir, out: &Path) -> EmbedResult<()> {
-    let proto = build_model(model)?;
+    export_with(model, out, Precision::Float32)
+}
+
+/// The arithmetic of the dense layers of an exported graph.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Precision {
+    /// float32 weights and products: the same numbers as the candle encoder.
+    #[default]
+    Float32,
+    /// Dynamic int8 quantization of every dense layer, the scheme of ONNX Runtime's
+    /// `quantize_dynamic`: weights stored as int8 with one scale per output column, activations
+    /// quantized to uint8 per call (`DynamicQuantizeLinear`), integer products
+    /// (`MatMulInteger`) rescaled to float. Embeddings, LayerNorm, attention scores and GELU
+    /// stay float32. About four times smaller weights and faster on CPUs with int8 dot products,
+    /// at a small, measured cost in agreement with float32 (see the embed tests).
+    Int8,
+}
+
+/// [`export`] with the dense layers in `precision`.
+pub fn export_with(model: &ModelDir, out: &Path, precision: Precision) -> EmbedResult<()> {
+    let proto = build_model(model, precision)?;
     let bytes = proto.encode_to_vec();
     let mut partial = out.as_os_str().to_owned();
     partial.push(".partial");
@@ -66,11 +86,11 @@ pub fn export(model: &ModelDir, out: &Path) -> EmbedResult<()> {
 }
 
 /// The complete ONNX model of `model`'s encoder, not yet serialised.
-fn build_model(model: &ModelDir) -> EmbedResult<ModelProto> {
+fn build_model(model: &ModelDir, precision: Precision) -> EmbedResult<ModelProto> {
     let config = &model.config;
     check_config(config, &model.dir.join("config.json"))?;
     let weights = Weights::load(&model.weights())?;
-    let mut graph = GraphBuilder::new(config);
+    let mut graph = GraphBuilder::new(config, precision);
 
     let embedded = embeddings(&mut graph, &weights, config)?;
     let attention_bias = attention_bias(&mut graph);
@@ -227,6 +247,8 @@ struct GraphBuilder {
     initializers: Vec<TensorProto>,
     /// Constants used by many layers, stored once.
     consts: SharedConstants,
+    /// How the dense layers compute.
+    precision: Precision,
 }
 
 /// Names of the small constant initializers that several layers share.
@@ -240,11 +262,12 @@ struct SharedConstants {
 }
 
 impl GraphBuilder {
-    fn new(config: &BertConfig) -> Self {
+    fn new(config: &BertConfig, precision: Precision) -> Self {
         let head_dim = config.hidden_size / config.num_attention_heads;
         let mut graph = Self {
             nodes: Vec::new(),
             initializers: Vec::new(),
+            precision,
             consts: SharedConstants {
                 one: "const.one".to_owned(),
                 half: "const.half".to_owned(),
@@ -254,6 +277,10 @@ impl GraphBuilder {
                 merge_heads_shape: "const.merge_heads_shape".to_owned(),
             },
         };
+        if precision == Precision::Int8 {
+            // Symmetric weights: every column's zero point is 0.
+            graph.initializer_raw("const.weight_zero_point", &[], DataType::Int8, vec![0]);
+        }
         graph.scalar_f32("const.one", 1.0);
         graph.scalar_f32("const.half", 0.5);
         graph.scalar_f32("const.sqrt_2", std::f32::consts::SQRT_2);
@@ -279,6 +306,24 @@ impl GraphBuilder {
             name: name.to_owned(),
             dims: dims.iter().map(|&d| d as i64).collect(),
             data_type: DataType::Float as i32,
+            raw_data,
+            ..Default::default()
+        });
+        name.to_owned()
+    }
+
+    /// Adds an initializer of any type from its little-endian bytes.
+    fn initializer_raw(
+        &mut self,
+        name: &str,
+        dims: &[usize],
+        data_type: DataType,
+        raw_data: Vec<u8>,
+    ) -> String {
+        self.initializers.push(TensorProto {
+            name: name.to_owned(),
+            dims: dims.iter().map(|&d| d as i64).collect(),
+            data_type: data_type as i32,
             raw_data,
             ..Default::default()
         });
@@ -324,6 +369,25 @@ impl GraphBuilder {
             ..Default::default()
         });
         output.to_owned()
+    }
+
+    /// Adds a node with several outputs, named `{name}.{suffix}`, and returns their names.
+    fn node_with_outputs(
+        &mut self,
+        op_type: &str,
+        inputs: &[&str],
+        name: &str,
+        suffixes: &[&str],
+    ) -> Vec<String> {
+        let outputs: Vec<String> = suffixes.iter().map(|s| format!("{name}.{s}")).collect();
+        self.nodes.push(NodeProto {
+            input: inputs.iter().map(|s| (*s).to_owned()).collect(),
+            output: outputs.clone(),
+            name: name.to_owned(),
+            op_type: op_type.to_owned(),
+            ..Default::default()
+        });
+        outputs
     }
 
     fn add(&mut self, a: &str, b: &str, output: &str) -> String {
@@ -553,10 +617,88 @@ fn linear(
     let bias = format!("{prefix}.bias");
     let weight_values = weights.transposed_values(&weight, out_features, in_features)?;
     let bias_values = weights.values(&bias, &[out_features])?;
-    graph.initializer_f32(&weight_t, &[in_features, out_features], &weight_values);
     graph.initializer_f32(&bias, &[out_features], &bias_values);
-    let product = graph.matmul(x, &weight_t, &format!("{prefix}.matmul"));
+    let product = match graph.precision {
+        Precision::Float32 => {
+            graph.initializer_f32(&weight_t, &[in_features, out_features], &weight_values);
+            graph.matmul(x, &weight_t, &format!("{prefix}.matmul"))
+        }
+        Precision::Int8 => {
+            quantized_matmul(graph, prefix, x, &weight_values, in_features, out_features)
+        }
+    };
     Ok(graph.add(&product, &bias, prefix))
+}
+
+/// `x · W` with `W` (`[in, out]`, row-major) quantized to int8 per output column and `x`
+/// quantized to uint8 per call, in the node pattern ONNX Runtime fuses into one
+/// `MatMulIntegerToFloat`.
+fn quantized_matmul(
+    graph: &mut GraphBuilder,
+    prefix: &str,
+    x: &str,
+    weight: &[f32],
+    in_features: usize,
+    out_features: usize,
+) -> String {
+    let (quantized, scales) = quantize_columns(weight, in_features, out_features);
+    let weight_q = graph.initializer_raw(
+        &format!("{prefix}.weight_quantized"),
+        &[in_features, out_features],
+        DataType::Int8,
+        quantized.iter().map(|&q| q as u8).collect(),
+    );
+    let weight_scale =
+        graph.initializer_f32(&format!("{prefix}.weight_scale"), &[out_features], &scales);
+    let weight_zero = "const.weight_zero_point".to_owned();
+    let quantized_x = graph.node_with_outputs(
+        "DynamicQuantizeLinear",
+        &[x],
+        &format!("{prefix}.input_quantized"),
+        &["values", "scale", "zero_point"],
+    );
+    let product = graph.node(
+        "MatMulInteger",
+        &[&quantized_x[0], &weight_q, &quantized_x[2], &weight_zero],
+        &format!("{prefix}.matmul_integer"),
+        vec![],
+    );
+    let product = graph.node(
+        "Cast",
+        &[&product],
+        &format!("{prefix}.matmul_integer.float"),
+        vec![int_attr("to", DataType::Float as i64)],
+    );
+    let scale = graph.mul(
+        &quantized_x[1],
+        &weight_scale,
+        &format!("{prefix}.product_scale"),
+    );
+    graph.mul(&product, &scale, &format!("{prefix}.matmul"))
+}
+
+/// Symmetric int8 quantization of each column of a row-major `[rows, cols]` matrix: values in
+/// −127…127 and one scale per column (`max |w| / 127`; 1 for an all-zero column).
+fn quantize_columns(values: &[f32], rows: usize, cols: usize) -> (Vec<i8>, Vec<f32>) {
+    let mut scales = vec![0f32; cols];
+    for row in values.chunks(cols).take(rows) {
+        for (scale, v) in scales.iter_mut().zip(row) {
+            *scale = scale.max(v.abs());
+        }
+    }
+    for scale in &mut scales {
+        *scale = if *scale > 0.0 { *scale / 127.0 } else { 1.0 };
+    }
+    let quantized = values
+        .chunks(cols)
+        .take(rows)
+        .flat_map(|row| {
+            row.iter()
+                .zip(&scales)
+                .map(|(v, scale)| (v / scale).round().clamp(-127.0, 127.0) as i8)
+        })
+        .collect();
+    (quantized, scales)
 }
 
 /// The attention mask as an additive bias on the attention scores: 0 for real tokens,
@@ -1004,6 +1146,18 @@ mod tests {
             assert!(vectors
                 .iter()
                 .all(|v| v.len() == 8 && v.iter().all(|x| x.is_finite())));
+        }
+    }
+
+    #[test]
+    fn columns_quantize_symmetrically_with_their_own_scale() {
+        // 2 rows x 3 columns; column 1 is all zero, column 2 has the largest magnitude.
+        let w = [0.5, 0.0, -2.0, -0.25, 0.0, 1.0];
+        let (q, scales) = quantize_columns(&w, 2, 3);
+        assert_eq!(scales, vec![0.5 / 127.0, 1.0, 2.0 / 127.0]);
+        assert_eq!(q, vec![127, 0, -127, -64, 0, 64]);
+        for (v, (q, s)) in w.iter().zip(q.iter().zip(scales.iter().cycle())) {
+            assert!((v - *q as f32 * s).abs() <= s / 2.0 + 1e-7);
         }
     }
 

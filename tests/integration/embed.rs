@@ -97,6 +97,34 @@ fn onnx_runtime_matches_candle_and_the_reference() {
 }
 
 #[test]
+fn the_int8_graph_stays_close_to_float32_and_has_its_own_model_id() {
+    use assetkg::embed::onnx::Precision;
+    let model = model_dir();
+    assetkg::embed::ensure_onnx_of(&model, Precision::Int8).expect("int8 export");
+    let int8 = FastEmbedder::load_precision(
+        &model,
+        Precision::Int8,
+        &root().join("models/onnxruntime/libonnxruntime.so"),
+    )
+    .expect("int8 graph loads");
+    assert_eq!(int8.model_id(), format!("{}+int8", fastembed().model_id()));
+    let reference = reference();
+    let texts: Vec<&str> = reference.iter().map(|r| r.text.as_str()).collect();
+    let quantized = int8.embed(&texts).expect("int8 embed");
+    let exact = fastembed().embed(&texts).expect("float32 embed");
+    for ((r, q), e) in reference.iter().zip(&quantized).zip(&exact) {
+        let c = cosine(q, e);
+        // Quantization moves vectors a little (the benchmark measures 0.98 at worst over 512
+        // KB texts), never to another meaning; a broken graph lands far below.
+        assert!(
+            (0.97..1.0).contains(&c),
+            "{:?}: int8 vs float32 cosine {c}",
+            r.text
+        );
+    }
+}
+
+#[test]
 fn padding_does_not_change_a_vector() {
     let alone = candle().embed(&["bearing wear"]).expect("embed");
     let batch = candle()
