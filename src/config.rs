@@ -32,7 +32,7 @@ pub struct Config {
     pub model_dir: PathBuf,
     /// ONNX Runtime shared library that fastembed loads.
     pub ort_dylib: PathBuf,
-    /// Where the entity index lives: a directory, or an `s3://` URI.
+    /// Where the entity index lives: a LanceDB directory (object storage comes with deployment).
     pub index_uri: String,
 }
 

@@ -39,7 +39,7 @@ pub struct Args {
     /// ONNX Runtime library for fastembed.
     #[arg(long, env = "ASSETKG_ORT_DYLIB", global = true)]
     ort_dylib: Option<PathBuf>,
-    /// Entity index location: a directory or an s3:// URI (default DATA_DIR/index).
+    /// Entity index location: a LanceDB directory (default DATA_DIR/index).
     #[arg(long, env = "ASSETKG_INDEX_URI", global = true)]
     index_uri: Option<String>,
     /// Log format.
