@@ -302,14 +302,7 @@ impl GraphBuilder {
     /// Adds a float32 initializer (little-endian raw data, the compact form) and returns its name.
     fn initializer_f32(&mut self, name: &str, dims: &[usize], values: &[f32]) -> String {
         let raw_data = values.iter().flat_map(|v| v.to_le_bytes()).collect();
-        self.initializers.push(TensorProto {
-            name: name.to_owned(),
-            dims: dims.iter().map(|&d| d as i64).collect(),
-            data_type: DataType::Float as i32,
-            raw_data,
-            ..Default::default()
-        });
-        name.to_owned()
+        self.initializer_raw(name, dims, DataType::Float, raw_data)
     }
 
     /// Adds an initializer of any type from its little-endian bytes.
@@ -332,14 +325,7 @@ impl GraphBuilder {
 
     fn initializer_i64(&mut self, name: &str, dims: &[usize], values: &[i64]) -> String {
         let raw_data = values.iter().flat_map(|v| v.to_le_bytes()).collect();
-        self.initializers.push(TensorProto {
-            name: name.to_owned(),
-            dims: dims.iter().map(|&d| d as i64).collect(),
-            data_type: DataType::Int64 as i32,
-            raw_data,
-            ..Default::default()
-        });
-        name.to_owned()
+        self.initializer_raw(name, dims, DataType::Int64, raw_data)
     }
 
     /// A rank-0 float32 constant; it broadcasts against any tensor.

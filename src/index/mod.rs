@@ -139,7 +139,7 @@ impl EntityIndex {
     ) -> IndexResult<Vec<Hit>> {
         self.check_model(table, embedder).await?;
         let vector = embed_query(embedder, &request.text)?;
-        let mut query = table
+        let query = table
             .query()
             .nearest_to(vector)
             .map_err(|e| self.table_error("building the vector query", e))?
@@ -147,21 +147,8 @@ impl EntityIndex {
             .distance_type(DistanceType::Cosine)
             .select(Select::columns(&hit_columns(col::DISTANCE)))
             .limit(limit);
-        if let Some(filter) = filter {
-            query = query.only_if(filter);
-        }
-        let batches: Vec<_> = query
-            .execute()
+        self.run_search(query, filter, "vector search", col::DISTANCE, |d| 1.0 - d)
             .await
-            .map_err(|e| self.table_error("vector search", e))?
-            .try_collect()
-            .await
-            .map_err(|e| self.table_error("reading vector search results", e))?;
-        let mut hits = Vec::new();
-        for batch in &batches {
-            hits.extend(Columns::new(batch, &self.uri).hits(col::DISTANCE, |d| 1.0 - d)?);
-        }
-        Ok(hits)
     }
 
     /// BM25 full-text search over `text` (stemmed English, stop words removed); score = BM25.
@@ -175,25 +162,14 @@ impl EntityIndex {
         let fts = FullTextSearchQuery::new(text.to_owned())
             .with_column(col::TEXT.to_owned())
             .map_err(|e| IndexError::Request(format!("full-text query '{text}': {e}")))?;
-        let mut query = table
+        let query = table
             .query()
             .full_text_search(fts)
             .select(Select::columns(&hit_columns(col::SCORE)))
             .limit(limit);
-        if let Some(filter) = filter {
-            query = query.only_if(filter);
-        }
-        let batches: Vec<_> = query
-            .execute()
-            .await
-            .map_err(|e| self.table_error("full-text search", e))?
-            .try_collect()
-            .await
-            .map_err(|e| self.table_error("reading full-text search results", e))?;
-        let mut hits = Vec::new();
-        for batch in &batches {
-            hits.extend(Columns::new(batch, &self.uri).hits(col::SCORE, |s| s)?);
-        }
+        let mut hits = self
+            .run_search(query, filter, "full-text search", col::SCORE, |s| s)
+            .await?;
         // Lance returns BM25 order; sort anyway (stable, by IRI on ties) so the ranking that
         // the fusion consumes does not depend on how results were batched.
         hits.sort_by(|a, b| b.score.total_cmp(&a.score).then_with(|| a.iri.cmp(&b.iri)));
@@ -235,6 +211,34 @@ impl EntityIndex {
             Err(lancedb::Error::TableNotFound { .. }) => Ok(None),
             Err(e) => Err(self.table_error("opening", e)),
         }
+    }
+
+    /// Runs a vector or full-text `query` under `filter` and reads its rows as hits, scored by
+    /// `score` of the `score_column`.
+    async fn run_search<Q: ExecutableQuery + QueryBase>(
+        &self,
+        query: Q,
+        filter: Option<&str>,
+        action: &'static str,
+        score_column: &str,
+        score: impl Fn(f32) -> f32,
+    ) -> IndexResult<Vec<Hit>> {
+        let query = match filter {
+            Some(filter) => query.only_if(filter),
+            None => query,
+        };
+        let batches: Vec<_> = query
+            .execute()
+            .await
+            .map_err(|e| self.table_error(action, e))?
+            .try_collect()
+            .await
+            .map_err(|e| self.table_error(action, e))?;
+        let mut hits = Vec::new();
+        for batch in &batches {
+            hits.extend(Columns::new(batch, &self.uri).hits(score_column, &score)?);
+        }
+        Ok(hits)
     }
 
     fn table_error(&self, action: &'static str, source: lancedb::Error) -> IndexError {
