@@ -610,6 +610,9 @@ fn draw_bars<DB: DrawingBackend>(
     };
     ctx.configure_mesh()
         .disable_x_mesh()
+        // One grid line per labelled value: the minor lines made the bars hard to read.
+        .max_light_lines(1)
+        .y_labels(11)
         .x_labels(groups.max(1))
         .x_label_formatter(&label)
         .y_desc(chart.y_label.as_str())
