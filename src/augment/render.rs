@@ -245,27 +245,20 @@ mod tests {
     #[test]
     fn training_variants_are_reproducible_and_varied() {
         let q = query();
-        let texts: Vec<String> = (0..20)
-            .map(|v| {
-                render(
-                    &q,
-                    &descriptions(),
-                    &RenderOptions::TRAINING,
-                    &mut query_rng(5, &q.id, v),
-                )
-            })
-            .collect();
-        let again: Vec<String> = (0..20)
-            .map(|v| {
-                render(
-                    &q,
-                    &descriptions(),
-                    &RenderOptions::TRAINING,
-                    &mut query_rng(5, &q.id, v),
-                )
-            })
-            .collect();
-        assert_eq!(texts, again);
+        let variants = || -> Vec<String> {
+            (0..20)
+                .map(|v| {
+                    render(
+                        &q,
+                        &descriptions(),
+                        &RenderOptions::TRAINING,
+                        &mut query_rng(5, &q.id, v),
+                    )
+                })
+                .collect()
+        };
+        let texts = variants();
+        assert_eq!(texts, variants());
         let distinct: std::collections::BTreeSet<&String> = texts.iter().collect();
         assert!(distinct.len() > 10, "{}", distinct.len());
         assert!(texts
