@@ -11,6 +11,7 @@ pub mod eval;
 pub mod index;
 pub mod kb;
 pub mod tasks;
+pub mod train;
 pub mod vocab;
 
 pub use error::{Error, Result};

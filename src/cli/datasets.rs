@@ -347,7 +347,7 @@ pub fn eval(
 }
 
 /// Builds the datasets, refusing an empty store.
-fn build_dataset(kb: &KnowledgeBase, seed: u64) -> Result<tasks::Dataset> {
+pub(super) fn build_dataset(kb: &KnowledgeBase, seed: u64) -> Result<tasks::Dataset> {
     let dataset = tasks::build(kb, seed)?;
     anyhow::ensure!(
         !dataset.queries.is_empty(),

@@ -2,6 +2,7 @@
 //! for people by default and JSON with `--json`; a failed check exits non-zero.
 
 mod datasets;
+mod train;
 
 use anyhow::{Context, Result};
 use assetkg::config::Config;
@@ -156,6 +157,12 @@ enum Command {
     /// augmentation, and the model given with the global `--model DIR`, if any): prints a table
     /// and writes JSON, Markdown and a PNG chart.
     Eval(datasets::EvalArgs),
+    /// Fine-tune an embedding model on the task datasets from a recipe (resumes an
+    /// interrupted run of the same recipe); writes a sentence-transformers directory + ONNX.
+    Train(train::TrainArgs),
+    /// Run ablation sweeps (p_desc, positive ratio, loss, seeds) of a base recipe; writes a
+    /// table and charts.
+    Ablate(train::AblateArgs),
     /// Write the knowledge base to stdout or a file.
     Export {
         /// Output format.
@@ -346,6 +353,8 @@ pub fn run(args: Args) -> Result<ExitCode> {
         Command::Tasks(command) => datasets::tasks(command, &open()?)?,
         Command::Augment(command) => datasets::augment(command, &open()?)?,
         Command::Eval(eval) => datasets::eval(eval, &open()?, &config, candidate_model)?,
+        Command::Train(args) => train::run_train(args, &open()?)?,
+        Command::Ablate(args) => train::run_ablate(args, &open()?)?,
         Command::Export {
             format,
             out,

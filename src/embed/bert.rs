@@ -152,22 +152,47 @@ impl Bert {
         Ok(Self { embeddings, layers })
     }
 
+    /// Number of encoder layers.
+    pub fn num_layers(&self) -> usize {
+        self.layers.len()
+    }
+
+    /// The additive attention bias of a [b, s] mask (u32): 0 for real tokens, -10000 (the
+    /// value BERT uses) for padding, shaped [b, 1, 1, s].
+    pub fn mask_bias(attention_mask: &Tensor) -> candle_core::Result<Tensor> {
+        ((attention_mask.to_dtype(DType::F32)?.affine(1.0, -1.0)? * 10000.0)?)
+            .unsqueeze(1)?
+            .unsqueeze(1)
+    }
+
+    /// The embedding layer's output [b, s, hidden] for token ids [b, s].
+    pub fn embed_tokens(&self, input_ids: &Tensor) -> candle_core::Result<Tensor> {
+        self.embeddings.forward(input_ids, &input_ids.zeros_like()?)
+    }
+
+    /// Runs encoder layers `layers` over states [b, s, hidden]. Training runs the frozen lower
+    /// layers once and caches their output, then only the upper ones per step.
+    pub fn run_layers(
+        &self,
+        states: &Tensor,
+        mask_bias: &Tensor,
+        layers: std::ops::Range<usize>,
+    ) -> candle_core::Result<Tensor> {
+        let mut x = states.clone();
+        for layer in &self.layers[layers] {
+            x = layer.forward(&x, mask_bias)?;
+        }
+        Ok(x)
+    }
+
     /// Token states [b, s, hidden] for token ids and attention mask [b, s] (u32).
     pub fn forward(
         &self,
         input_ids: &Tensor,
         attention_mask: &Tensor,
     ) -> candle_core::Result<Tensor> {
-        let token_type_ids = input_ids.zeros_like()?;
-        // Padding gets -10000 before the softmax (the value BERT uses), real tokens 0.
-        let mask_bias = ((attention_mask.to_dtype(DType::F32)?.affine(1.0, -1.0)? * 10000.0)?)
-            .unsqueeze(1)?
-            .unsqueeze(1)?;
-        let mut x = self.embeddings.forward(input_ids, &token_type_ids)?;
-        for layer in &self.layers {
-            x = layer.forward(&x, &mask_bias)?;
-        }
-        Ok(x)
+        let x = self.embed_tokens(input_ids)?;
+        self.run_layers(&x, &Self::mask_bias(attention_mask)?, 0..self.layers.len())
     }
 
     /// Mean of the token states over real tokens, L2-normalised: [b, hidden].
@@ -176,7 +201,12 @@ impl Bert {
         input_ids: &Tensor,
         attention_mask: &Tensor,
     ) -> candle_core::Result<Tensor> {
-        let states = self.forward(input_ids, attention_mask)?;
+        Self::pool(&self.forward(input_ids, attention_mask)?, attention_mask)
+    }
+
+    /// Mean pooling of token states [b, s, hidden] over the real tokens of `attention_mask`
+    /// [b, s], then L2 normalisation.
+    pub fn pool(states: &Tensor, attention_mask: &Tensor) -> candle_core::Result<Tensor> {
         let mask = attention_mask.to_dtype(DType::F32)?.unsqueeze(2)?;
         let summed = states.broadcast_mul(&mask)?.sum(1)?;
         let counts = mask.sum(1)?.clamp(1e-9, f64::MAX)?;
@@ -244,6 +274,27 @@ impl BertEncoder {
     /// The model directory the weights came from.
     pub fn model_dir(&self) -> &ModelDir {
         &self.model
+    }
+
+    /// Cuts inputs at `max_length` tokens instead of the model's maximum (training uses
+    /// shorter inputs: attention cost grows with the square of the length).
+    pub fn set_max_length(&mut self, max_length: usize) -> EmbedResult<()> {
+        self.tokenizer
+            .with_truncation(Some(tokenizers::TruncationParams {
+                max_length: max_length.min(self.model.max_seq_length),
+                ..Default::default()
+            }))
+            .map_err(|e| EmbedError::Tokenizer(e.to_string()))?;
+        Ok(())
+    }
+
+    /// The number of tokens of each text, after truncation.
+    pub fn token_counts(&self, texts: &[&str]) -> EmbedResult<Vec<usize>> {
+        let encodings = self
+            .tokenizer
+            .encode_batch(texts.to_vec(), true)
+            .map_err(|e| EmbedError::Tokenizer(e.to_string()))?;
+        Ok(encodings.iter().map(|e| e.get_ids().len()).collect())
     }
 
     /// Token ids and attention mask [b, s] for `texts`, padded to the longest.

@@ -10,3 +10,4 @@ mod kb_matrix;
 mod kb_query;
 mod search;
 mod tasks;
+mod train;
