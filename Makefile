@@ -4,8 +4,11 @@
 
 CARGO ?= cargo
 BIN    = target/debug/assetkg
+# The fine-tuned model `make model` trains (recipes/finetune.toml); `make run` indexes with it
+# when it is there, else with the base model.
+FINETUNED = models/assetkg-minilm
 
-.PHONY: all build models run test lint fmt kb validate tasks eval-baseline bench clean
+.PHONY: all build models run test lint fmt kb validate tasks eval-baseline model eval-finetuned ablate bench clean
 
 all: build
 
@@ -19,7 +22,13 @@ models:
 run: build models
 	$(BIN) validate
 	$(BIN) load
-	$(BIN) index
+	@if [ -f $(FINETUNED)/model.safetensors ]; then \
+		echo "embedding with the fine-tuned model $(FINETUNED)"; \
+		$(BIN) --model $(FINETUNED) index; \
+	else \
+		echo "no fine-tuned model in $(FINETUNED): embedding with the base model (\`make model\` trains it, about 20 min on 2 cores)"; \
+		$(BIN) index; \
+	fi
 	$(BIN) stats
 
 test: models
@@ -48,6 +57,23 @@ tasks: build
 eval-baseline: build models
 	$(BIN) load
 	$(BIN) eval --split test --out docs/eval-baseline
+
+# The fine-tuned embedding model (recipes/finetune.toml) in $(FINETUNED); an interrupted run
+# resumes from its checkpoint.
+model: build models
+	$(BIN) load
+	$(BIN) train --recipe recipes/finetune.toml
+
+# docs/finetune-eval.{md,json,png}: the fine-tuned model against BM25 and the base model
+# (through ONNX Runtime and the LanceDB corpus index, as served).
+eval-finetuned: build models
+	$(BIN) load
+	$(BIN) --model $(FINETUNED) eval --split test --out docs/finetune-eval --title "Fine-tuned vs base on the assetkg task datasets"
+
+# docs/ablations.{md,json} and charts: p_desc, positive ratio, loss and seed sweeps.
+ablate: build models
+	$(BIN) load
+	$(BIN) ablate --recipe recipes/ablate.toml --out docs/ablations
 
 # docs/benchmarks.md: fastembed/ONNX Runtime, candle and sentence-transformers side by side.
 bench: models

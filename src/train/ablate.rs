@@ -11,9 +11,9 @@ use super::{TrainError, TrainResult};
 use crate::augment::render::Describe;
 use crate::eval::metrics::Scores;
 use crate::eval::report::{grouped_bar_chart, line_chart, BarChart, LineChart, TaskScores};
-use crate::tasks::Dataset;
+use crate::tasks::{Dataset, Split};
 use serde::{Deserialize, Serialize};
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 
 /// An ablation plan (TOML): the base recipe and the values each sweep tries.
@@ -34,6 +34,8 @@ pub struct Sweeps {
     pub positive_ratio: Vec<f64>,
     pub loss: Vec<LossKind>,
     pub seeds: Vec<u64>,
+    /// Frozen (cached) lower layers: what the speed-up costs in quality.
+    pub frozen_layers: Vec<usize>,
 }
 
 impl Plan {
@@ -84,6 +86,11 @@ impl Plan {
             }
             add("loss", loss.as_str().to_owned(), i as f64, r);
         }
+        for &frozen in &self.sweeps.frozen_layers {
+            let mut r = self.base.clone();
+            r.frozen_layers = frozen;
+            add("frozen_layers", format!("{frozen}"), frozen as f64, r);
+        }
         for &seed in &self.sweeps.seeds {
             let mut r = self.base.clone();
             r.seed = seed;
@@ -124,6 +131,9 @@ pub struct AblationReport {
     pub plan: Plan,
     pub created: String,
     pub runs: Vec<RunResult>,
+    /// Mean number of relevant items per test query, by task: the paper's finding on losses
+    /// depends on it.
+    pub positives_per_query: BTreeMap<String, f64>,
 }
 
 /// Runs every run of `plan` (a recipe repeated across sweeps runs once), `on_result` after
@@ -173,10 +183,20 @@ pub fn ablate(
         on_result(i + 1, runs.len(), &result);
         results.push(result);
     }
+    let mut positives: BTreeMap<String, (usize, usize)> = BTreeMap::new();
+    for q in dataset.queries.iter().filter(|q| q.split == Split::Test) {
+        let entry = positives.entry(q.task.to_string()).or_default();
+        entry.0 += q.positives.len();
+        entry.1 += 1;
+    }
     Ok(AblationReport {
         plan: plan.clone(),
         created: chrono::Utc::now().format("%Y-%m-%d %H:%M UTC").to_string(),
         runs: results,
+        positives_per_query: positives
+            .into_iter()
+            .map(|(task, (sum, n))| (task, sum as f64 / n.max(1) as f64))
+            .collect(),
     })
 }
 
@@ -204,6 +224,10 @@ impl AblationReport {
             ),
             ("positive_ratio", "Positive ratio of contrastive batches"),
             ("loss", "Loss"),
+            (
+                "frozen_layers",
+                "Frozen (cached) layers: speed against quality",
+            ),
             ("seed", "Seeds (spread of the base recipe)"),
         ] {
             let runs = self.sweep(sweep);
@@ -249,19 +273,24 @@ impl AblationReport {
 
     /// NDCG@10 per task for each run of a sweep, with each task's mean number of positives.
     fn per_task_table(&self, runs: &[&RunResult]) -> String {
-        let mut md = String::from("\nNDCG@10 per task (test), in %:\n\n| task |");
+        let mut md = String::from(
+            "\nNDCG@10 per task (test), in %, with the mean number of relevant items per query:\n\n| task | positives/query |",
+        );
         for r in runs {
             md.push_str(&format!(" {} |", r.value));
         }
-        md.push_str("\n| --- |");
+        md.push_str("\n| --- | ---: |");
         md.push_str(&" ---: |".repeat(runs.len()));
         md.push('\n');
-        let tasks: Vec<String> = runs
+        let mut tasks: Vec<String> = runs
             .first()
             .map(|r| r.test_tasks.iter().map(|t| t.task.clone()).collect())
             .unwrap_or_default();
+        // Most positives per query first.
+        let positives = |t: &String| self.positives_per_query.get(t).copied().unwrap_or(0.0);
+        tasks.sort_by(|a, b| positives(b).total_cmp(&positives(a)));
         for task in tasks {
-            md.push_str(&format!("| {task} |"));
+            md.push_str(&format!("| {task} | {:.1} |", positives(&task)));
             for r in runs {
                 let v = r
                     .test_tasks
@@ -293,6 +322,7 @@ impl AblationReport {
         for (sweep, label) in [
             ("p_desc", "p_desc"),
             ("positive_ratio", "share of positive pairs in a batch"),
+            ("frozen_layers", "frozen lower layers (of 6)"),
         ] {
             let runs = self.sweep(sweep);
             if runs.len() < 2 {
@@ -362,17 +392,19 @@ mod tests {
     fn a_plan_expands_into_one_run_per_value() {
         let plan: Plan = toml::from_str(
             "[base]\nout = \"x\"\n[base.schedule]\nepochs = 1\n[sweeps]\np_desc = [0.0, 0.4]\n\
-             positive_ratio = [0.3]\nloss = [\"mnrl\", \"mnrl-then-contrastive\"]\nseeds = [7]\n",
+             positive_ratio = [0.3]\nloss = [\"mnrl\", \"mnrl-then-contrastive\"]\nseeds = [7]\n\
+             frozen_layers = [5]\n",
         )
         .unwrap();
         let runs = plan.runs();
-        assert_eq!(runs.len(), 6);
+        assert_eq!(runs.len(), 7);
         assert_eq!(runs[0].recipe.data.p_desc, 0.0);
         assert_eq!(runs[2].recipe.schedule.positive_ratio, 0.3);
         // The two-stage run gets the contrastive epoch it needs.
         assert_eq!(runs[4].recipe.schedule.epochs, 2);
         assert!(runs[4].recipe.check().is_ok());
-        assert_eq!(runs[5].recipe.seed, 7);
+        assert_eq!(runs[5].recipe.frozen_layers, 5);
+        assert_eq!(runs[6].recipe.seed, 7);
         // The base recipe repeated by two sweeps has one fingerprint.
         assert_eq!(runs[1].recipe.fingerprint(), plan.base.fingerprint());
     }
