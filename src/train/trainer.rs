@@ -39,8 +39,8 @@ pub struct RunOptions {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct EvalPoint {
     pub step: usize,
-    /// Mean training loss since the previous point.
-    pub loss: f64,
+    /// Mean training loss since the previous point (none for the base model's point).
+    pub loss: Option<f64>,
     /// The validation selection score (see [`SplitScores::selection`]).
     pub validation: f64,
 }
@@ -149,7 +149,7 @@ pub fn train(
         state.best_score = base_scores.selection;
         state.history.push(EvalPoint {
             step: 0,
-            loss: f64::NAN,
+            loss: None,
             validation: base_scores.selection,
         });
     }
@@ -193,7 +193,7 @@ pub fn train(
             let scores = score(encoder.bert(), cache, &data, &data.validation)?;
             state.history.push(EvalPoint {
                 step: state.step,
-                loss: loss_sum / loss_count.max(1) as f64,
+                loss: (loss_count > 0).then(|| loss_sum / loss_count as f64),
                 validation: scores.selection,
             });
             (loss_sum, loss_count) = (0.0, 0);
