@@ -8,6 +8,7 @@ use super::trainer::TrainOutcome;
 use super::{TrainError, TrainResult};
 use crate::embed::bert::BertEncoder;
 use crate::embed::ModelDir;
+use crate::eval::report::{line_chart, LineChart};
 use std::path::{Path, PathBuf};
 
 /// Files of the base model that the trained one shares unchanged.
@@ -54,6 +55,10 @@ pub fn write_model(
         source: e,
     })?;
     write(&tmp.join("training.json"), &json)?;
+    // The curve is for people; a missing chart font must not cost the trained model.
+    if let Err(e) = training_chart(outcome, &tmp.join("training.png")) {
+        tracing::warn!("training.png not drawn: {e}");
+    }
     write(
         &tmp.join("README.md"),
         &model_card(outcome, crate::embed::Embedder::dim(encoder)),
@@ -64,6 +69,37 @@ pub fn write_model(
     }
     std::fs::rename(&tmp, &out).map_err(|e| TrainError::io(&out, e))?;
     Ok(out)
+}
+
+/// Validation score (and mean training loss, scaled to fit) against the step.
+pub fn training_chart(outcome: &TrainOutcome, path: &Path) -> TrainResult<()> {
+    let points = |f: &dyn Fn(&super::trainer::EvalPoint) -> Option<f64>| -> Vec<(f64, f64)> {
+        outcome
+            .history
+            .iter()
+            .filter_map(|p| f(p).map(|y| (p.step as f64, y)))
+            .collect()
+    };
+    let chart = LineChart {
+        title: format!(
+            "Training {}: validation score by step",
+            outcome.recipe.out.display()
+        ),
+        x_label: "step".into(),
+        y_label: "%  (loss × 10)".into(),
+        series: vec![
+            (
+                "validation: mean of HIT@1, MAP@100, NDCG@10 (%)".into(),
+                points(&|p| Some(p.validation * 100.0)),
+            ),
+            (
+                "mean training loss × 10".into(),
+                points(&|p| p.loss.map(|l| l * 10.0)),
+            ),
+        ],
+    };
+    line_chart(path, &chart)?;
+    Ok(())
 }
 
 fn write(path: &Path, text: &str) -> TrainResult<()> {

@@ -159,7 +159,9 @@ fn a_trained_model_reloads_to_identical_vectors_and_a_stopped_run_resumes_exactl
         !tmp.path().join("a.checkpoint").exists(),
         "checkpoint removed"
     );
-    assert!(a.join("training.json").is_file() && a.join("README.md").is_file());
+    for file in ["training.json", "README.md", "training.png", "model.onnx"] {
+        assert!(a.join(file).is_file(), "{file} written");
+    }
 
     // The written directory reloads to the very vectors of the trained encoder, and ONNX
     // Runtime runs its exported graph to the same vectors.
