@@ -163,6 +163,13 @@ enum Command {
     /// Run ablation sweeps (p_desc, positive ratio, loss, seeds) of a base recipe; writes a
     /// table and charts.
     Ablate(train::AblateArgs),
+    /// Serve the SPARQL 1.1 Protocol endpoint (/sparql) and health checks (/healthz,
+    /// /readyz) over the store until Ctrl-C or SIGTERM.
+    Serve {
+        /// Address to listen on (port 0 picks a free port).
+        #[arg(long, env = "ASSETKG_BIND", default_value = "127.0.0.1:8080")]
+        bind: String,
+    },
     /// Write the knowledge base to stdout or a file.
     Export {
         /// Output format.
@@ -353,6 +360,7 @@ pub fn run(args: Args) -> Result<ExitCode> {
         Command::Tasks(command) => datasets::tasks(command, &open()?)?,
         Command::Augment(command) => datasets::augment(command, &open()?)?,
         Command::Eval(eval) => datasets::eval(eval, &open()?, &config, candidate_model)?,
+        Command::Serve { bind } => serve(open()?, &bind)?,
         Command::Train(args) => train::run_train(args, &open()?)?,
         Command::Ablate(args) => train::run_ablate(args, &open()?)?,
         Command::Export {
@@ -378,6 +386,45 @@ pub fn run(args: Args) -> Result<ExitCode> {
         }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// Runs the HTTP service on `bind` until Ctrl-C or SIGTERM.
+fn serve(kb: KnowledgeBase, bind: &str) -> Result<()> {
+    runtime()?.block_on(async {
+        let listener = tokio::net::TcpListener::bind(bind)
+            .await
+            .with_context(|| format!("listening on {bind}"))?;
+        let address = listener.local_addr()?;
+        tracing::info!("serving on http://{address} (SPARQL at /sparql)");
+        let state = assetkg::server::AppState {
+            kb: std::sync::Arc::new(kb),
+        };
+        assetkg::server::serve(state, listener, shutdown_signal()).await?;
+        tracing::info!("stopped");
+        Ok(())
+    })
+}
+
+/// Completes on Ctrl-C or SIGTERM.
+async fn shutdown_signal() {
+    let interrupt = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = interrupt => {},
+        () = terminate => {},
+    }
 }
 
 /// A runtime for the async index; the rest of the CLI is synchronous.

@@ -9,5 +9,6 @@ mod kb_load;
 mod kb_matrix;
 mod kb_query;
 mod search;
+mod server;
 mod tasks;
 mod train;
