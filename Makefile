@@ -1,12 +1,14 @@
 # assetkg — the commands that matter. `make run` fetches the models, loads the bundled knowledge
-# base into the on-disk store (./data), embeds its entities into the search index and reports
-# what it holds; `make test` runs the test suite.
+# base into the on-disk store (./data), embeds its entities into the search index, reports what
+# it holds and serves it over HTTP until Ctrl-C; `make test` runs the test suite.
 
 CARGO ?= cargo
 BIN    = target/debug/assetkg
 # The fine-tuned model `make model` trains (recipes/finetune.toml); `make run` indexes with it
 # when it is there, else with the base model.
 FINETUNED = models/assetkg-minilm
+# Where `make run` serves (SPARQL at /sparql, health at /healthz and /readyz).
+BIND ?= 127.0.0.1:8080
 
 .PHONY: all build models run test lint fmt kb validate tasks eval-baseline model eval-finetuned ablate bench clean
 
@@ -30,6 +32,7 @@ run: build models
 		$(BIN) index; \
 	fi
 	$(BIN) stats
+	$(BIN) serve --bind $(BIND)
 
 test: models
 	$(CARGO) test --all-targets
