@@ -10,6 +10,7 @@ pub mod error;
 pub mod eval;
 pub mod index;
 pub mod kb;
+pub mod progress;
 pub mod server;
 pub mod tasks;
 pub mod train;

@@ -15,7 +15,7 @@ use super::llm::{ChatMessage, ChatRequest, LlmClient, LlmError};
 use crate::kb::{parse_bytes, KbError, KnowledgeBase, QueryOutcome};
 use crate::vocab::{akg, compact, dct, prov, skos, slug, DESCRIPTION, GRAPH, KB, PREFIXES, RUN};
 use chrono::{DateTime, SecondsFormat, Utc};
-use indicatif::{ProgressBar, ProgressStyle};
+use indicatif::ProgressBar;
 use oxigraph::io::{RdfFormat, RdfSerializer};
 use oxigraph::model::vocab::{rdf, xsd};
 use oxigraph::model::{Literal, NamedNode, NamedNodeRef, Term, Triple};
@@ -830,16 +830,12 @@ async fn ask(
 }
 
 fn progress_bar(show: bool, len: usize) -> ProgressBar {
-    if !show || len == 0 {
-        return ProgressBar::hidden();
-    }
-    let bar = ProgressBar::new(len as u64);
-    if let Ok(style) =
-        ProgressStyle::with_template("describing {bar:40} {pos}/{len} entities ({eta} left)")
-    {
-        bar.set_style(style);
-    }
-    bar
+    crate::progress::bar(
+        show,
+        len as u64,
+        "describing {bar:40} {pos}/{len} entities ({eta} left)",
+        "",
+    )
 }
 
 /// Writes the missing descriptions of `options`' targets with `llm` and stores them in one

@@ -325,16 +325,8 @@ pub fn eval(
         systems,
     };
     println!("{}", report.table());
-    let dir = args
-        .out
-        .parent()
-        .filter(|p| !p.as_os_str().is_empty())
-        .unwrap_or(Path::new("."));
-    let stem = args
-        .out
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_else(|| "report".into());
+    let (dir, stem) = report_location(&args.out, "report");
+    let dir = dir.as_path();
     std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
     let files = report.write_all(dir, &stem)?;
     println!(
@@ -354,6 +346,19 @@ pub(super) fn build_dataset(kb: &KnowledgeBase, seed: u64) -> Result<tasks::Data
         "the store holds no task data: run `assetkg load` first"
     );
     Ok(dataset)
+}
+
+/// The directory and file stem of a report written to `out` (`docs/eval` → `docs`, `eval`).
+pub(super) fn report_location(out: &Path, default_stem: &str) -> (PathBuf, String) {
+    let dir = out
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    let stem = out
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| default_stem.to_owned());
+    (dir.to_owned(), stem)
 }
 
 /// A short name for a model directory (its last component).

@@ -8,7 +8,7 @@ use assetkg::train::encoder::FrozenCache;
 use assetkg::train::validate::headline;
 use assetkg::train::{train, Recipe, RunOptions, TrainOutcome};
 use clap::Args;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 #[derive(Debug, Args)]
 pub struct TrainArgs {
@@ -122,18 +122,9 @@ pub fn run_ablate(args: AblateArgs, kb: &KnowledgeBase) -> Result<()> {
             r.seconds / 60.0
         );
     })?;
-    let dir = args
-        .out
-        .parent()
-        .filter(|p| !p.as_os_str().is_empty())
-        .unwrap_or(Path::new("."));
-    let stem = args
-        .out
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_else(|| "ablations".into());
+    let (dir, stem) = super::datasets::report_location(&args.out, "ablations");
     let command = std::env::args().collect::<Vec<_>>().join(" ");
-    for path in report.write_all(dir, &stem, &command)? {
+    for path in report.write_all(&dir, &stem, &command)? {
         println!("wrote {}", path.display());
     }
     Ok(())

@@ -12,7 +12,7 @@ use crate::augment::render::{query_part, query_rng, render, Describe, RenderOpti
 use crate::embed::Embedder;
 use crate::index::{EntityDoc, EntityIndex, IndexResult, SearchMode, SearchRequest};
 use crate::tasks::{Dataset, Split, TaskCode, TaskQuery};
-use indicatif::{ProgressBar, ProgressStyle};
+use indicatif::ProgressBar;
 use std::collections::HashSet;
 
 /// Hits per query: enough for MAP@100 and Recall@100.
@@ -144,15 +144,10 @@ async fn rank(
 }
 
 fn progress_bar(show: bool, len: u64, name: &str) -> ProgressBar {
-    if !show || len == 0 {
-        return ProgressBar::hidden();
-    }
-    let bar = ProgressBar::new(len);
-    if let Ok(style) =
-        ProgressStyle::with_template("{msg:28} {bar:40} {pos}/{len} queries ({eta} left)")
-    {
-        bar.set_style(style);
-    }
-    bar.set_message(name.to_owned());
-    bar
+    crate::progress::bar(
+        show,
+        len,
+        "{msg:28} {bar:40} {pos}/{len} queries ({eta} left)",
+        name,
+    )
 }

@@ -5,8 +5,7 @@
 //! practical.
 
 use crate::embed::bert::{Bert, BertEncoder};
-use candle_core::{DType, Device, IndexOp, Tensor};
-use indicatif::{ProgressBar, ProgressStyle};
+use candle_core::{Device, IndexOp, Tensor};
 use std::collections::HashMap;
 
 /// Texts per forward pass when filling the cache or embedding without gradients.
@@ -70,7 +69,12 @@ impl FrozenCache {
         let lengths = encoder.token_counts(&missing)?;
         let mut order: Vec<usize> = (0..missing.len()).collect();
         order.sort_by_key(|&i| lengths[i]);
-        let bar = bar(progress, missing.len() as u64, "caching frozen layers");
+        let bar = crate::progress::bar(
+            progress,
+            missing.len() as u64,
+            "{msg:24} {bar:40} {pos}/{len} ({eta} left)",
+            "caching frozen layers",
+        );
         let bert = encoder.bert();
         for chunk in order.chunks(CHUNK) {
             let batch: Vec<&str> = chunk.iter().map(|&i| missing[i]).collect();
@@ -180,21 +184,4 @@ pub fn embed_all(
         }
     }
     Ok(out)
-}
-
-/// Cosine similarities of paired rows of two L2-normalised [n, hidden] matrices: [n].
-pub fn paired_cosine(a: &Tensor, b: &Tensor) -> candle_core::Result<Tensor> {
-    (a * b)?.sum(1)?.to_dtype(DType::F32)
-}
-
-fn bar(show: bool, len: u64, message: &str) -> ProgressBar {
-    if !show || len == 0 {
-        return ProgressBar::hidden();
-    }
-    let bar = ProgressBar::new(len);
-    if let Ok(style) = ProgressStyle::with_template("{msg:24} {bar:40} {pos}/{len} ({eta} left)") {
-        bar.set_style(style);
-    }
-    bar.set_message(message.to_owned());
-    bar
 }

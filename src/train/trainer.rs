@@ -16,7 +16,7 @@ use crate::embed::bert::BertEncoder;
 use crate::embed::ModelDir;
 use crate::tasks::Dataset;
 use candle_core::{Device, Tensor, Var};
-use indicatif::{ProgressBar, ProgressStyle};
+use indicatif::ProgressBar;
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 use std::time::Instant;
@@ -344,15 +344,12 @@ pub(crate) fn restore(
 }
 
 fn progress_bar(show: bool, total: u64, position: u64) -> ProgressBar {
-    if !show {
-        return ProgressBar::hidden();
-    }
-    let bar = ProgressBar::new(total);
-    if let Ok(style) =
-        ProgressStyle::with_template("{bar:30} {pos}/{len} steps {per_sec} ({eta} left) {msg}")
-    {
-        bar.set_style(style);
-    }
+    let bar = crate::progress::bar(
+        show,
+        total,
+        "{bar:30} {pos}/{len} steps {per_sec} ({eta} left) {msg}",
+        "",
+    );
     bar.set_position(position);
     bar
 }
