@@ -687,11 +687,23 @@ fn description_iri(entity: &str, run_id: &str) -> String {
     format!("{DESCRIPTION}{local}--{run_id}")
 }
 
+/// An `xsd:dateTime` in its canonical form (fractional seconds without trailing zeros): the
+/// form the store keeps, so the Turtle file written beside it holds the very same literal
+/// (`…14.120Z` would be stored as `…14.12Z`).
 fn date_time(t: DateTime<Utc>) -> Literal {
-    Literal::new_typed_literal(
-        t.to_rfc3339_opts(SecondsFormat::Millis, true),
-        xsd::DATE_TIME,
-    )
+    let millis = t.to_rfc3339_opts(SecondsFormat::Millis, true);
+    let canonical = match millis.strip_suffix('Z').and_then(|s| s.split_once('.')) {
+        Some((seconds, fraction)) => {
+            let fraction = fraction.trim_end_matches('0');
+            if fraction.is_empty() {
+                format!("{seconds}Z")
+            } else {
+                format!("{seconds}.{fraction}Z")
+            }
+        }
+        None => millis,
+    };
+    Literal::new_typed_literal(canonical, xsd::DATE_TIME)
 }
 
 fn en(text: &str) -> Literal {
@@ -980,6 +992,32 @@ fn write_temp(out: &Path, run_id: &str, bytes: &[u8]) -> AugmentResult<PathBuf> 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn date_times_are_written_in_canonical_form() {
+        let at = |ms| {
+            DateTime::parse_from_rfc3339(&format!("2026-12-04T10:01:14.{ms}Z"))
+                .unwrap()
+                .with_timezone(&Utc)
+        };
+        assert_eq!(date_time(at("120")).value(), "2026-12-04T10:01:14.12Z");
+        assert_eq!(date_time(at("000")).value(), "2026-12-04T10:01:14Z");
+        assert_eq!(date_time(at("086")).value(), "2026-12-04T10:01:14.086Z");
+        // The store keeps exactly what is written.
+        let stored: oxigraph::model::Literal = date_time(at("100"));
+        let store = oxigraph::store::Store::new().unwrap();
+        let node = oxigraph::model::NamedNode::new("https://example.org/x").unwrap();
+        store
+            .insert(&oxigraph::model::Quad::new(
+                node.clone(),
+                node.clone(),
+                stored.clone(),
+                oxigraph::model::GraphName::DefaultGraph,
+            ))
+            .unwrap();
+        let back = store.iter().next().unwrap().unwrap().object;
+        assert_eq!(back, oxigraph::model::Term::Literal(stored));
+    }
 
     fn facts() -> EntityFacts {
         EntityFacts {
