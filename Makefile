@@ -7,10 +7,11 @@ BIN    = target/debug/assetkg
 # The fine-tuned model `make model` trains (recipes/finetune.toml); `make run` indexes with it
 # when it is there, else with the base model.
 FINETUNED = models/assetkg-minilm
-# Where `make run` serves (SPARQL at /sparql, health at /healthz and /readyz).
+# Where `make run` serves (GraphiQL at /, GraphQL at /graphql, SPARQL at /sparql, /metrics,
+# health at /healthz and /readyz); SERVICE_CONFIG names a service configuration (tokens, limits).
 BIND ?= 127.0.0.1:8080
 
-.PHONY: all build models run test lint fmt kb validate tasks eval-baseline model eval-finetuned ablate bench clean
+.PHONY: all build models run test lint fmt kb validate tasks eval-baseline model eval-finetuned ablate bench bench-service real-clients clean
 
 all: build
 
@@ -21,18 +22,18 @@ build:
 models:
 	./scripts/fetch-models.sh
 
+# The model the index and the server use: the fine-tuned one when it is there.
+MODEL_ARG = $(shell [ -f $(FINETUNED)/model.safetensors ] && echo "--model $(FINETUNED)")
+
 run: build models
 	$(BIN) validate
 	$(BIN) load
-	@if [ -f $(FINETUNED)/model.safetensors ]; then \
-		echo "embedding with the fine-tuned model $(FINETUNED)"; \
-		$(BIN) --model $(FINETUNED) index; \
-	else \
+	@if [ -z "$(MODEL_ARG)" ]; then \
 		echo "no fine-tuned model in $(FINETUNED): embedding with the base model (\`make model\` trains it, about 20 min on 2 cores)"; \
-		$(BIN) index; \
 	fi
+	$(BIN) $(MODEL_ARG) index
 	$(BIN) stats
-	$(BIN) serve --bind $(BIND)
+	$(BIN) $(MODEL_ARG) serve --bind $(BIND) $(if $(SERVICE_CONFIG),--service-config $(SERVICE_CONFIG))
 
 test: models
 	$(CARGO) test --all-targets
@@ -81,6 +82,14 @@ ablate: build models
 # docs/benchmarks.md: fastembed/ONNX Runtime, candle and sentence-transformers side by side.
 bench: models
 	./scripts/bench-embed.sh
+
+# docs/service-bench.{md,json}: GraphQL search and recommend under load (oha, concurrency 32).
+bench-service: models
+	./scripts/bench-service.sh
+
+# SPARQLWrapper, rdflib and the gql GraphQL client against a real server.
+real-clients: build models
+	./scripts/real-clients.sh
 
 clean:
 	rm -rf data

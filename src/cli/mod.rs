@@ -5,6 +5,7 @@ mod datasets;
 mod train;
 
 use anyhow::{Context, Result};
+use assetkg::api::config::ServiceConfig;
 use assetkg::config::Config;
 use assetkg::embed::{load_embedder, Backend};
 use assetkg::index::{
@@ -48,6 +49,17 @@ pub struct Args {
     pub log_format: LogFormat,
     #[command(subcommand)]
     command: Command,
+}
+
+/// Roles a token can have.
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum TokenRole {
+    /// Read only.
+    Reader,
+    /// Read and curate.
+    Curator,
+    /// Everything.
+    Admin,
 }
 
 /// How log lines are written (to stderr).
@@ -163,12 +175,30 @@ enum Command {
     /// Run ablation sweeps (p_desc, positive ratio, loss, seeds) of a base recipe; writes a
     /// table and charts.
     Ablate(train::AblateArgs),
-    /// Serve the SPARQL 1.1 Protocol endpoint (/sparql) and health checks (/healthz,
-    /// /readyz) over the store until Ctrl-C or SIGTERM.
+    /// Serve GraphQL (/graphql, GraphiQL at /), the SPARQL 1.1 Protocol (/sparql), /metrics
+    /// and health checks (/healthz, /readyz) until Ctrl-C or SIGTERM. The index is first
+    /// brought in line with the store (only changed entities are embedded).
     Serve {
         /// Address to listen on (port 0 picks a free port).
         #[arg(long, env = "ASSETKG_BIND", default_value = "127.0.0.1:8080")]
         bind: String,
+        /// Service configuration (TOML: tokens, anonymous reading, limits, CORS); without it,
+        /// anonymous clients may read and nobody may write.
+        #[arg(long, env = "ASSETKG_SERVICE_CONFIG")]
+        service_config: Option<PathBuf>,
+        /// Which implementation embeds queries (must match the index's model).
+        #[arg(long, value_enum, default_value_t = Backend::Fastembed)]
+        backend: Backend,
+    },
+    /// Create a bearer token: prints the token once and the configuration entry (with its
+    /// SHA-256 only) to paste into the service configuration.
+    Token {
+        /// Who will hold it (recorded as the agent of their edits).
+        #[arg(long)]
+        name: String,
+        /// Its role.
+        #[arg(long, value_enum)]
+        role: TokenRole,
     },
     /// Write the knowledge base to stdout or a file.
     Export {
@@ -360,7 +390,27 @@ pub fn run(args: Args) -> Result<ExitCode> {
         Command::Tasks(command) => datasets::tasks(command, &open()?)?,
         Command::Augment(command) => datasets::augment(command, &open()?)?,
         Command::Eval(eval) => datasets::eval(eval, &open()?, &config, candidate_model)?,
-        Command::Serve { bind } => serve(open()?, &bind)?,
+        Command::Serve {
+            bind,
+            service_config,
+            backend,
+        } => {
+            let service = match &service_config {
+                Some(path) => ServiceConfig::from_file(path)?,
+                None => ServiceConfig::default(),
+            };
+            let embedder = load_embedder(backend, &config.model_dir, &config.ort_dylib)
+                .with_context(|| format!("loading the model in {}", config.model_dir.display()))?;
+            serve(open()?, &config.index_uri, embedder.into(), service, &bind)?
+        }
+        Command::Token { name, role } => {
+            let (token, digest) = assetkg::api::auth::new_token();
+            let role = format!("{role:?}").to_lowercase();
+            eprintln!("token for {name} (shown once; store it now):");
+            println!("{token}");
+            eprintln!("\nadd to the service configuration:\n");
+            eprintln!("[[tokens]]\nname = {name:?}\nrole = \"{role}\"\nsha256 = \"{digest}\"");
+        }
         Command::Train(args) => train::run_train(args, &open()?)?,
         Command::Ablate(args) => train::run_ablate(args, &open()?)?,
         Command::Export {
@@ -389,17 +439,27 @@ pub fn run(args: Args) -> Result<ExitCode> {
 }
 
 /// Runs the HTTP service on `bind` until Ctrl-C or SIGTERM.
-fn serve(kb: KnowledgeBase, bind: &str) -> Result<()> {
+fn serve(
+    kb: KnowledgeBase,
+    index_uri: &str,
+    embedder: std::sync::Arc<dyn assetkg::embed::Embedder>,
+    service: ServiceConfig,
+    bind: &str,
+) -> Result<()> {
     runtime()?.block_on(async {
+        let index = EntityIndex::open(index_uri).await?;
+        let services =
+            assetkg::api::Services::start(std::sync::Arc::new(kb), index, embedder, service)
+                .await?;
         let listener = tokio::net::TcpListener::bind(bind)
             .await
             .with_context(|| format!("listening on {bind}"))?;
         let address = listener.local_addr()?;
-        tracing::info!("serving on http://{address} (SPARQL at /sparql)");
-        let state = assetkg::server::AppState {
-            kb: std::sync::Arc::new(kb),
-        };
-        assetkg::server::serve(state, listener, shutdown_signal()).await?;
+        tracing::info!(
+            "serving on http://{address} (GraphiQL at /, GraphQL at /graphql, SPARQL at /sparql, metrics at /metrics)"
+        );
+        let state = assetkg::api::AppState::new(services);
+        assetkg::api::serve(state, listener, shutdown_signal()).await?;
         tracing::info!("stopped");
         Ok(())
     })

@@ -5,6 +5,7 @@
 //! - [`fastembed::FastEmbedder`]: fastembed over ONNX Runtime, the serving default, running the
 //!   graph that [`onnx::export`] writes from the same weights.
 
+pub mod batch;
 pub mod bert;
 pub mod fastembed;
 pub mod model_dir;

@@ -71,6 +71,20 @@ fn kind_spec(kind: &str) -> Option<(&'static str, &'static str)> {
     })
 }
 
+/// The full IRI of the ontology class of `kind`.
+pub fn class_of_kind(kind: &str) -> Option<String> {
+    kind_spec(kind).map(|(class, _)| format!("{}{class}", crate::vocab::AKG))
+}
+
+/// The kind whose ontology class is `class_iri`.
+pub fn kind_of_class(class_iri: &str) -> Option<&'static str> {
+    let local = class_iri.strip_prefix(crate::vocab::AKG)?;
+    KINDS
+        .iter()
+        .copied()
+        .find(|k| kind_spec(k).is_some_and(|(class, _)| class == local))
+}
+
 /// True when `kind` is one of [`KINDS`].
 pub fn is_kind(kind: &str) -> bool {
     kind_spec(kind).is_some()
@@ -388,21 +402,21 @@ pub fn resolve_asset(kb: &KnowledgeBase, name: &str) -> KbResult<Option<String>>
 
 /// `cls:pump` → the full IRI, when the prefix is one of the project's.
 /// Runs a SELECT and returns its rows.
-fn select(kb: &KnowledgeBase, sparql: &str) -> KbResult<Vec<Vec<Option<Term>>>> {
+pub(crate) fn select(kb: &KnowledgeBase, sparql: &str) -> KbResult<Vec<Vec<Option<Term>>>> {
     Ok(match kb.query(sparql)? {
         QueryOutcome::Solutions { rows, .. } => rows,
         _ => Vec::new(),
     })
 }
 
-fn iri(term: &Option<Term>) -> Option<String> {
+pub(crate) fn iri(term: &Option<Term>) -> Option<String> {
     match term {
         Some(Term::NamedNode(n)) => Some(n.as_str().to_owned()),
         _ => None,
     }
 }
 
-fn value(term: &Option<Term>) -> Option<String> {
+pub(crate) fn value(term: &Option<Term>) -> Option<String> {
     match term {
         Some(Term::Literal(l)) => Some(l.value().to_owned()),
         _ => None,

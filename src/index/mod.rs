@@ -17,7 +17,9 @@ mod rows;
 mod search;
 mod sync;
 
-pub use documents::{entity_documents, resolve_asset, EntityDoc, KINDS};
+pub use documents::{
+    class_of_kind, entity_documents, kind_of_class, resolve_asset, EntityDoc, KINDS,
+};
 pub use error::{IndexError, IndexResult};
 pub use rows::TABLE;
 pub use search::{reciprocal_rank_fusion, Hit, SearchMode, SearchRequest, RRF_K};
@@ -34,6 +36,9 @@ use rows::{col, Columns, HIT_COLUMNS};
 pub struct EntityIndex {
     uri: String,
     db: Connection,
+    /// The table version whose model id was last checked, and that id: a search of the same
+    /// version with the same model skips reading the id again (a query of its own).
+    checked_model: std::sync::Mutex<Option<(u64, String)>>,
 }
 
 impl std::fmt::Debug for EntityIndex {
@@ -58,6 +63,7 @@ impl EntityIndex {
         Ok(Self {
             uri: uri.to_owned(),
             db,
+            checked_model: std::sync::Mutex::new(None),
         })
     }
 
@@ -90,6 +96,24 @@ impl EntityIndex {
         embedder: &dyn Embedder,
     ) -> IndexResult<Vec<Hit>> {
         request.validate()?;
+        let vector = match request.mode {
+            SearchMode::Lexical => None,
+            SearchMode::Vector | SearchMode::Hybrid => Some(QueryVector {
+                model_id: embedder.model_id().to_owned(),
+                vector: embed_query(embedder, &request.text)?,
+            }),
+        };
+        self.search_embedded(request, vector.as_ref()).await
+    }
+
+    /// Runs `request` with its text already embedded (`vector`, required in the vector and
+    /// hybrid modes): for callers that embed elsewhere, e.g. many queries in one batch.
+    pub async fn search_embedded(
+        &self,
+        request: &SearchRequest,
+        vector: Option<&QueryVector>,
+    ) -> IndexResult<Vec<Hit>> {
+        request.validate()?;
         let Some(table) = self.table().await? else {
             return Ok(Vec::new());
         };
@@ -97,9 +121,17 @@ impl EntityIndex {
             return Ok(Vec::new());
         }
         let filter = request.filter();
+        let needs_vector = || {
+            vector.ok_or_else(|| {
+                IndexError::Request(format!(
+                    "the {:?} mode needs the query's embedding",
+                    request.mode
+                ))
+            })
+        };
         match request.mode {
             SearchMode::Vector => {
-                self.vector_search(&table, request, filter.as_deref(), embedder, request.limit)
+                self.vector_search(&table, needs_vector()?, filter.as_deref(), request.limit)
                     .await
             }
             SearchMode::Lexical => {
@@ -115,7 +147,7 @@ impl EntityIndex {
                 // reranker normalises BM25 and distances between releases.
                 let depth = request.limit.saturating_mul(4);
                 let vector = self
-                    .vector_search(&table, request, filter.as_deref(), embedder, depth)
+                    .vector_search(&table, needs_vector()?, filter.as_deref(), depth)
                     .await?;
                 let lexical = self
                     .lexical_search(&table, &request.text, filter.as_deref(), depth)
@@ -132,16 +164,14 @@ impl EntityIndex {
     async fn vector_search(
         &self,
         table: &Table,
-        request: &SearchRequest,
+        query_vector: &QueryVector,
         filter: Option<&str>,
-        embedder: &dyn Embedder,
         limit: usize,
     ) -> IndexResult<Vec<Hit>> {
-        self.check_model(table, embedder).await?;
-        let vector = embed_query(embedder, &request.text)?;
+        self.check_model(table, &query_vector.model_id).await?;
         let query = table
             .query()
-            .nearest_to(vector)
+            .nearest_to(query_vector.vector.as_slice())
             .map_err(|e| self.table_error("building the vector query", e))?
             .column(col::VECTOR)
             .distance_type(DistanceType::Cosine)
@@ -177,7 +207,19 @@ impl EntityIndex {
     }
 
     /// Refuses to compare a query vector with vectors of another model.
-    async fn check_model(&self, table: &Table, embedder: &dyn Embedder) -> IndexResult<()> {
+    async fn check_model(&self, table: &Table, model_id: &str) -> IndexResult<()> {
+        let version = table
+            .version()
+            .await
+            .map_err(|e| self.table_error("reading the table version", e))?;
+        let checked = |cache: &Option<(u64, String)>| {
+            cache
+                .as_ref()
+                .is_some_and(|(v, model)| *v == version && model == model_id)
+        };
+        if self.checked_model.lock().is_ok_and(|cache| checked(&cache)) {
+            return Ok(());
+        }
         let batches: Vec<_> = table
             .query()
             .select(Select::columns(&[col::MODEL_ID]))
@@ -191,15 +233,18 @@ impl EntityIndex {
         for batch in &batches {
             let ids = Columns::new(batch, &self.uri).strings(col::MODEL_ID)?;
             if let Some(stored) = ids.iter().flatten().next() {
-                if stored != embedder.model_id() {
+                if stored != model_id {
                     return Err(IndexError::ModelMismatch {
                         uri: self.uri.clone(),
                         table: TABLE.to_owned(),
                         stored: stored.to_owned(),
-                        query: embedder.model_id().to_owned(),
+                        query: model_id.to_owned(),
                     });
                 }
             }
+        }
+        if let Ok(mut cache) = self.checked_model.lock() {
+            *cache = Some((version, model_id.to_owned()));
         }
         Ok(())
     }
@@ -251,6 +296,15 @@ impl EntityIndex {
     }
 }
 
+/// A query text's embedding and the model that made it (checked against the index's model).
+#[derive(Debug, Clone)]
+pub struct QueryVector {
+    /// The embedding model's id.
+    pub model_id: String,
+    /// The unit-length vector.
+    pub vector: Vec<f32>,
+}
+
 /// The columns a search returns: those of a [`Hit`] and the score column, named explicitly
 /// (Lance warns that it will stop adding score columns that a projection leaves out).
 fn hit_columns(score: &'static str) -> Vec<&'static str> {
@@ -258,7 +312,7 @@ fn hit_columns(score: &'static str) -> Vec<&'static str> {
 }
 
 /// Embeds one query text, checking the embedder's contract.
-fn embed_query(embedder: &dyn Embedder, text: &str) -> IndexResult<Vec<f32>> {
+pub fn embed_query(embedder: &dyn Embedder, text: &str) -> IndexResult<Vec<f32>> {
     let mut vectors = sync::embed_checked(embedder, &[text])?;
     vectors.pop().ok_or_else(|| IndexError::BadEmbedding {
         model: embedder.model_id().to_owned(),

@@ -82,6 +82,12 @@ pub enum KbError {
     /// Serialising RDF or results failed.
     #[error("serialisation failed: {0}")]
     Serialize(String),
+    /// A query was cancelled because it ran past its time limit.
+    #[error("the query was stopped after {seconds} s (the time limit)")]
+    QueryTimeout { seconds: f64 },
+    /// A query returned more results than allowed.
+    #[error("the query returns more than {limit} results (the limit); add a LIMIT or narrow it")]
+    TooManyResults { limit: usize },
 }
 
 impl KbError {

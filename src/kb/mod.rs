@@ -19,7 +19,7 @@ mod version;
 pub use error::{KbError, KbResult};
 pub use export::ExportFormat;
 pub use parse::{format_of, parse_bytes, parse_file, ParsedFile};
-pub use query::{OutputFormat, QueryOutcome};
+pub use query::{OutputFormat, QueryLimits, QueryOutcome};
 pub use stats::{Stats, StatusCount};
 pub use validate::{Shapes, Violation};
 

@@ -66,6 +66,70 @@ impl KnowledgeBase {
     }
 }
 
+/// Limits of a query run for a client.
+#[derive(Clone)]
+pub struct QueryLimits {
+    /// Cancelling this token stops the evaluation (the caller's timer does it).
+    pub cancel: oxigraph::sparql::CancellationToken,
+    /// The time limit the caller enforces, for the error message.
+    pub timeout: std::time::Duration,
+    /// Most rows (SELECT) or triples (CONSTRUCT, DESCRIBE) returned.
+    pub max_results: usize,
+}
+
+impl KnowledgeBase {
+    /// Like [`Self::query`], stopping when `limits.cancel` is cancelled or the results pass
+    /// `limits.max_results`.
+    pub fn query_limited(&self, sparql: &str, limits: &QueryLimits) -> KbResult<QueryOutcome> {
+        let mut evaluator =
+            SparqlEvaluator::new().with_cancellation_token(limits.cancel.clone());
+        for (prefix, iri) in PREFIXES {
+            evaluator = evaluator
+                .with_prefix(*prefix, *iri)
+                .map_err(|e| KbError::QuerySyntax(e.to_string()))?;
+        }
+        let mut prepared = evaluator
+            .parse_query(sparql)
+            .map_err(|e| KbError::QuerySyntax(e.to_string()))?;
+        prepared.dataset_mut().set_default_graph_as_union();
+        let eval = |e: oxigraph::sparql::QueryEvaluationError| match e {
+            oxigraph::sparql::QueryEvaluationError::Cancelled => KbError::QueryTimeout {
+                seconds: limits.timeout.as_secs_f64(),
+            },
+            e => KbError::QueryEvaluation(e.to_string()),
+        };
+        let results = prepared.on_store(self.store()).execute().map_err(eval)?;
+        let too_many = || KbError::TooManyResults {
+            limit: limits.max_results,
+        };
+        Ok(match results {
+            QueryResults::Boolean(b) => QueryOutcome::Boolean(b),
+            QueryResults::Solutions(solutions) => {
+                let variables = solutions.variables().to_vec();
+                let mut rows = Vec::new();
+                for solution in solutions {
+                    if rows.len() == limits.max_results {
+                        return Err(too_many());
+                    }
+                    let solution = solution.map_err(eval)?;
+                    rows.push(variables.iter().map(|v| solution.get(v).cloned()).collect());
+                }
+                QueryOutcome::Solutions { variables, rows }
+            }
+            QueryResults::Graph(triples) => {
+                let mut out = Vec::new();
+                for triple in triples {
+                    if out.len() == limits.max_results {
+                        return Err(too_many());
+                    }
+                    out.push(triple.map_err(eval)?);
+                }
+                QueryOutcome::Graph(out)
+            }
+        })
+    }
+}
+
 fn collect(results: QueryResults<'_>) -> KbResult<QueryOutcome> {
     let eval = |e: oxigraph::sparql::QueryEvaluationError| KbError::QueryEvaluation(e.to_string());
     Ok(match results {

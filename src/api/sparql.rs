@@ -1,13 +1,16 @@
 //! The SPARQL 1.1 Protocol, query operation: `GET /sparql?query=…`, `POST` with an
 //! `application/sparql-query` body or a `query=…` form. Results by content negotiation: SPARQL
 //! JSON, XML, CSV or TSV for SELECT and ASK; Turtle or N-Triples for CONSTRUCT and DESCRIBE.
-//! The endpoint is read-only: an update (form field `update=` or an
-//! `application/sparql-update` body) is refused with 403.
+//! Updates (form field `update=` or an `application/sparql-update` body) need the curator role:
+//! they run as one validated, recorded curation transaction; anyone else gets 401 or 403.
+//! Queries run under the configured time and result-size limits.
 
+use super::auth::Principal;
+use super::config::Role;
 use super::AppState;
 use crate::kb::{KbError, OutputFormat, QueryOutcome};
 use axum::body::Bytes;
-use axum::extract::{Query, State};
+use axum::extract::{Extension, Query, State};
 use axum::http::header::{ACCEPT, CONTENT_TYPE};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -42,14 +45,27 @@ const GRAPH_TYPES: &[(&str, OutputFormat)] = &[
 /// `GET /sparql?query=…`.
 pub async fn get(
     State(state): State<AppState>,
+    Extension(principal): Extension<Principal>,
     headers: HeaderMap,
     Query(params): Query<Params>,
 ) -> Response {
-    answer(state, &headers, params).await
+    if params.update.is_some() {
+        // The protocol sends updates by POST only.
+        return error(
+            StatusCode::BAD_REQUEST,
+            "SPARQL updates are sent by POST, not GET",
+        );
+    }
+    timed(state, principal, &headers, params).await
 }
 
 /// `POST /sparql` with a query body or form.
-pub async fn post(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
+pub async fn post(
+    State(state): State<AppState>,
+    Extension(principal): Extension<Principal>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
     let content_type = headers
         .get(CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
@@ -73,29 +89,101 @@ pub async fn post(State(state): State<AppState>, headers: HeaderMap, body: Bytes
             Ok(params) => params,
             Err(e) => return error(StatusCode::BAD_REQUEST, &format!("malformed form: {e}")),
         },
-        "application/sparql-update" => return read_only(),
+        "application/sparql-update" => match String::from_utf8(body.to_vec()) {
+            Ok(update) => Params {
+                update: Some(update),
+                ..Params::default()
+            },
+            Err(_) => return error(StatusCode::BAD_REQUEST, "the update body is not UTF-8"),
+        },
         other => {
             return error(
                 StatusCode::UNSUPPORTED_MEDIA_TYPE,
                 &format!(
-                    "Content-Type {other:?}: send application/sparql-query or \
-                     application/x-www-form-urlencoded"
+                    "Content-Type {other:?}: send application/sparql-query, \
+                     application/sparql-update or application/x-www-form-urlencoded"
                 ),
             )
         }
     };
-    answer(state, &headers, params).await
+    timed(state, principal, &headers, params).await
+}
+
+/// Runs the request and records it in the metrics.
+async fn timed(state: AppState, principal: Principal, headers: &HeaderMap, params: Params) -> Response {
+    let operation = if params.update.is_some() {
+        "sparql:update"
+    } else {
+        "sparql:query"
+    };
+    let started = std::time::Instant::now();
+    let metrics_state = state.clone();
+    let response = match params.update.clone() {
+        Some(update) => run_update(state, principal, update).await,
+        None => answer(state, headers, params).await,
+    };
+    metrics_state.services.metrics.observe(
+        operation,
+        super::metrics::outcome(response.status()),
+        started.elapsed(),
+    );
+    response
+}
+
+/// A SPARQL update by a curator: one validated transaction, recorded with who and when, then
+/// the index follows.
+async fn run_update(state: AppState, principal: Principal, update: String) -> Response {
+    if principal.role.is_none() {
+        return error(
+            StatusCode::UNAUTHORIZED,
+            "SPARQL updates need a bearer token with the curator role",
+        );
+    }
+    if !principal.has(Role::Curator) {
+        return error(
+            StatusCode::FORBIDDEN,
+            &format!("{} has no curator role: SPARQL updates need it", principal.name),
+        );
+    }
+    let services = state.services.clone();
+    let _guard = services.write.lock().await;
+    let kb = services.kb.clone();
+    let agent = principal.name.clone();
+    let outcome = tokio::task::spawn_blocking(move || {
+        kb.apply_update(&update, &agent, "SPARQL update through the protocol endpoint")
+    })
+    .await;
+    match outcome {
+        Ok(Ok(outcome)) => {
+            let reembedded = match services.refresh_index().await {
+                Ok(n) => n,
+                Err(e) => {
+                    tracing::error!(error = ?e, "re-indexing after a SPARQL update");
+                    return error(StatusCode::INTERNAL_SERVER_ERROR, "internal error");
+                }
+            };
+            services.metrics.edit(reembedded);
+            tracing::info!(version = %outcome.version.id, reembedded, "SPARQL update committed");
+            StatusCode::NO_CONTENT.into_response()
+        }
+        Ok(Err(e @ (KbError::Store(_) | KbError::Io { .. }))) => {
+            tracing::error!("SPARQL update failed: {e}");
+            error(StatusCode::INTERNAL_SERVER_ERROR, "internal error")
+        }
+        Ok(Err(e)) => error(StatusCode::BAD_REQUEST, &e.to_string()),
+        Err(e) => {
+            tracing::error!("update task failed: {e}");
+            error(StatusCode::INTERNAL_SERVER_ERROR, "internal error")
+        }
+    }
 }
 
 async fn answer(state: AppState, headers: &HeaderMap, params: Params) -> Response {
-    if params.update.is_some() {
-        return read_only();
-    }
     if params.default_graph_uri.is_some() || params.named_graph_uri.is_some() {
         return error(
             StatusCode::BAD_REQUEST,
             "default-graph-uri and named-graph-uri are not supported: the default graph is the \
-             union of the fact graphs; use GRAPH in the query to address one",
+             merge of the fact graphs; use GRAPH in the query to address one",
         );
     }
     let Some(query) = params.query else {
@@ -106,17 +194,19 @@ async fn answer(state: AppState, headers: &HeaderMap, params: Params) -> Respons
         .and_then(|v| v.to_str().ok())
         .unwrap_or("*/*")
         .to_owned();
-    let kb = state.kb.clone();
-    let outcome = match tokio::task::spawn_blocking(move || kb.query(&query)).await {
-        Ok(Ok(outcome)) => outcome,
-        Ok(Err(KbError::QuerySyntax(message))) => {
+    let outcome = match state.services.run_sparql(query).await {
+        Ok(outcome) => outcome,
+        Err(KbError::QuerySyntax(message)) => {
             return error(StatusCode::BAD_REQUEST, &format!("query syntax: {message}"))
         }
-        Ok(Err(e)) => return error(StatusCode::BAD_REQUEST, &e.to_string()),
-        Err(e) => {
-            tracing::error!("query task failed: {e}");
+        Err(e @ KbError::QueryTimeout { .. }) => {
+            return error(StatusCode::SERVICE_UNAVAILABLE, &e.to_string())
+        }
+        Err(e @ (KbError::Store(_) | KbError::Io { .. })) => {
+            tracing::error!("query failed: {e}");
             return error(StatusCode::INTERNAL_SERVER_ERROR, "internal error");
         }
+        Err(e) => return error(StatusCode::BAD_REQUEST, &e.to_string()),
     };
     let offered = match outcome {
         QueryOutcome::Graph(_) => GRAPH_TYPES,
@@ -178,13 +268,6 @@ pub fn negotiate(
         }
     }
     best.map(|(offer, _)| offer)
-}
-
-fn read_only() -> Response {
-    error(
-        StatusCode::FORBIDDEN,
-        "this endpoint is read-only: SPARQL updates need the curator role",
-    )
 }
 
 fn error(status: StatusCode, message: &str) -> Response {
