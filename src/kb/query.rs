@@ -1,6 +1,9 @@
 //! Read-only SPARQL over the knowledge base and the writing of results as a table, SPARQL
 //! JSON/XML/CSV/TSV, or Turtle/N-Triples for graph results. The default graph of every query is
-//! the union of the fact graphs, and the project prefixes are predeclared.
+//! the store's default graph, which every commit keeps equal to the RDF merge (set union) of the
+//! fact graphs and the inferred graph, so a fact stated by two sources counts once; `GRAPH ?g`
+//! reaches each fact graph with its provenance (and `graph:history`, the version log). The
+//! project prefixes are predeclared.
 
 use super::error::{KbError, KbResult};
 use super::KnowledgeBase;
@@ -54,10 +57,11 @@ impl KnowledgeBase {
                 .with_prefix(*prefix, *iri)
                 .map_err(|e| KbError::QuerySyntax(e.to_string()))?;
         }
-        let mut prepared = evaluator
+        // Not `set_default_graph_as_union`: Oxigraph's union keeps one copy of a triple per
+        // graph that states it, so counts over the default graph would not be set counts.
+        let prepared = evaluator
             .parse_query(sparql)
             .map_err(|e| KbError::QuerySyntax(e.to_string()))?;
-        prepared.dataset_mut().set_default_graph_as_union();
         let results = prepared
             .on_store(self.store())
             .execute()
