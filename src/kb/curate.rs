@@ -924,3 +924,84 @@ fn affected(prepared: &Prepared) -> BTreeSet<String> {
     }
     out
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn classes_are_named_by_iri_prefixed_name_local_name_or_kind() {
+        for name in [
+            "https://w3id.org/assetkg/ontology#FailureMode",
+            "akg:FailureMode",
+            "FailureMode",
+            "failure mode",
+            "failure-mode",
+        ] {
+            assert_eq!(
+                entity_class(name).map(|c| c.into_string()).ok().as_deref(),
+                Some("https://w3id.org/assetkg/ontology#FailureMode"),
+                "{name}"
+            );
+        }
+        assert_eq!(
+            entity_class("sensor")
+                .map(|c| c.into_string())
+                .ok()
+                .as_deref(),
+            Some("https://w3id.org/assetkg/ontology#Sensor")
+        );
+        let err = entity_class("akg:Gizmo").expect_err("unknown");
+        assert!(err.to_string().contains("akg:Sensor (sensor)"), "{err}");
+    }
+
+    #[test]
+    fn iris_are_full_bracketed_or_prefixed_and_errors_name_the_field() {
+        let full = "https://w3id.org/assetkg/kb/sensor/vibration";
+        for value in [
+            full,
+            "<https://w3id.org/assetkg/kb/sensor/vibration>",
+            "sensor:vibration",
+        ] {
+            assert_eq!(
+                named("object", value)
+                    .map(NamedNode::into_string)
+                    .ok()
+                    .as_deref(),
+                Some(full)
+            );
+        }
+        let err = named("subject", "not an iri").expect_err("relative");
+        assert!(err.to_string().starts_with("subject: "), "{err}");
+        let err = named("predicate", "  ").expect_err("empty");
+        assert_eq!(err.to_string(), "predicate: must not be empty");
+    }
+
+    #[test]
+    fn datatype_values_follow_the_range() {
+        let xsd_string = NamedNode::new_unchecked("http://www.w3.org/2001/XMLSchema#string");
+        assert_eq!(
+            typed_literal("VIB", Some(&xsd_string)),
+            Literal::new_typed_literal("VIB", xsd_string.clone())
+        );
+        assert_eq!(
+            typed_literal("text", Some(&rdf::LANG_STRING.into_owned())),
+            Literal::new_language_tagged_literal_unchecked("text", "en")
+        );
+        assert_eq!(typed_literal("x", None), Literal::new_simple_literal("x"));
+    }
+
+    #[test]
+    fn curation_graph_ids_sort_in_commit_order() {
+        let t = DateTime::parse_from_rfc3339("2026-12-04T10:15:00Z")
+            .map(|t| t.with_timezone(&Utc))
+            .unwrap_or_default();
+        let a = curation_graph(9, t);
+        let b = curation_graph(10, t);
+        assert_eq!(
+            a.as_str(),
+            "https://w3id.org/assetkg/graph/curation/000009-20261204T101500Z"
+        );
+        assert!(a.as_str() < b.as_str());
+    }
+}

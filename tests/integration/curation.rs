@@ -803,6 +803,10 @@ fn concurrent_edits_are_serialised() {
 #[ignore = "a measurement, not a check"]
 fn curation_costs() {
     use std::time::Instant;
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter("assetkg::kb=debug")
+        .with_test_writer()
+        .try_init();
     let t = Instant::now();
     let kb = fresh();
     eprintln!("load of the bundled KB: {:?}", t.elapsed());
@@ -848,4 +852,12 @@ fn curation_costs() {
     ))
     .expect("edit");
     eprintln!("one edit end to end: {:?}", t.elapsed());
+    let t = Instant::now();
+    kb.apply_update(
+        "INSERT DATA { fm:bearing-wear akg:detectableBy sensor:noise }",
+        "alice",
+        "timing",
+    )
+    .expect("update");
+    eprintln!("one SPARQL update end to end: {:?}", t.elapsed());
 }
