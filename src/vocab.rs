@@ -15,6 +15,12 @@ pub const SOURCE: &str = "https://w3id.org/assetkg/source/";
 pub const DESCRIPTION: &str = "https://w3id.org/assetkg/kb/description/";
 /// Namespace of the activities (runs) that generated facts, such as one `describe` run.
 pub const RUN: &str = "https://w3id.org/assetkg/kb/run/";
+/// Namespace of the KB versions: `<VERSION><seq>` is the PROV activity of commit number `seq`.
+pub const VERSION: &str = "https://w3id.org/assetkg/kb/version/";
+/// Namespace of the curation fact graphs, one per curation edit that adds facts.
+pub const CURATION_GRAPH: &str = "https://w3id.org/assetkg/graph/curation/";
+/// Namespace of the sources that stand for people or API tokens who curate the KB.
+pub const USER_SOURCE: &str = "https://w3id.org/assetkg/source/user/";
 
 /// The prefixes used in every file the project writes and in SPARQL queries it builds.
 pub const PREFIXES: &[(&str, &str)] = &[
@@ -123,12 +129,51 @@ pub mod akg {
         DESCRIPTION_TEXT = "https://w3id.org/assetkg/ontology#descriptionText";
         PROMPT_SHA256 = "https://w3id.org/assetkg/ontology#promptSha256";
         MODEL_NAME = "https://w3id.org/assetkg/ontology#modelName";
+        /// One commit of the knowledge base (a load or a curation edit): a PROV activity.
+        KB_VERSION = "https://w3id.org/assetkg/ontology#KbVersion";
+        SEQUENCE = "https://w3id.org/assetkg/ontology#sequence";
+        VERSION_ID = "https://w3id.org/assetkg/ontology#versionId";
+        PREVIOUS_VERSION = "https://w3id.org/assetkg/ontology#previousVersion";
+        ACTION = "https://w3id.org/assetkg/ontology#action";
+        ADDED_QUADS = "https://w3id.org/assetkg/ontology#addedQuads";
+        REMOVED_QUADS = "https://w3id.org/assetkg/ontology#removedQuads";
+        ADDED_COUNT = "https://w3id.org/assetkg/ontology#addedCount";
+        REMOVED_COUNT = "https://w3id.org/assetkg/ontology#removedCount";
+        ENTITY = "https://w3id.org/assetkg/ontology#Entity";
     }
 }
 
 /// The fact graph that holds entailments materialised at load time.
 pub const INFERRED_GRAPH: NamedNodeRef<'static> =
     NamedNodeRef::new_unchecked("https://w3id.org/assetkg/graph/inferred");
+
+/// The fact graph of the ontology file: its axioms cannot be retracted or vetted away by a
+/// curation edit, only replaced by loading the ontology again.
+pub const ONTOLOGY_GRAPH: NamedNodeRef<'static> =
+    NamedNodeRef::new_unchecked("https://w3id.org/assetkg/graph/ontology");
+
+/// The system graph holding the version log (one PROV activity per commit). It holds no facts:
+/// it is left out of the default graph, SHACL validation, the asserted facts and the version id.
+pub const HISTORY_GRAPH: NamedNodeRef<'static> =
+    NamedNodeRef::new_unchecked("https://w3id.org/assetkg/graph/history");
+
+/// The system graphs (bookkeeping, not facts).
+pub const SYSTEM_GRAPHS: &[NamedNodeRef<'static>] = &[HISTORY_GRAPH];
+
+/// True for a system graph (see [`SYSTEM_GRAPHS`]).
+pub fn is_system_graph(graph: NamedNodeRef<'_>) -> bool {
+    SYSTEM_GRAPHS.contains(&graph)
+}
+
+/// OWL terms.
+pub mod owl {
+    use super::NamedNodeRef;
+    iri_consts! {
+        CLASS = "http://www.w3.org/2002/07/owl#Class";
+        OBJECT_PROPERTY = "http://www.w3.org/2002/07/owl#ObjectProperty";
+        DATATYPE_PROPERTY = "http://www.w3.org/2002/07/owl#DatatypeProperty";
+    }
+}
 
 /// SKOS terms.
 pub mod skos {
@@ -154,6 +199,7 @@ pub mod prov {
         WAS_ASSOCIATED_WITH = "http://www.w3.org/ns/prov#wasAssociatedWith";
         STARTED_AT_TIME = "http://www.w3.org/ns/prov#startedAtTime";
         ENDED_AT_TIME = "http://www.w3.org/ns/prov#endedAtTime";
+        GENERATED = "http://www.w3.org/ns/prov#generated";
     }
 }
 

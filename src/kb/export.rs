@@ -1,10 +1,11 @@
 //! Export of the knowledge base. Dataset formats (TriG, N-Quads, JSON-LD) keep the fact graphs
 //! and so the provenance of every fact; Turtle writes the union of the asserted facts for tools
-//! that only read triples.
+//! that only read triples. Neither writes the store's default graph (a copy of the merge of the
+//! fact graphs) nor the system graphs (the version log), so an export loads back as it is.
 
 use super::error::{KbError, KbResult};
 use super::KnowledgeBase;
-use crate::vocab::{INFERRED_GRAPH, PREFIXES};
+use crate::vocab::{is_system_graph, INFERRED_GRAPH, PREFIXES};
 use oxigraph::io::{JsonLdProfileSet, RdfFormat, RdfSerializer};
 use oxigraph::model::{GraphName, Triple};
 use std::collections::BTreeMap;
@@ -49,8 +50,10 @@ impl KnowledgeBase {
             }
         }
         let mut writer = serializer.for_writer(out);
-        let keep = |g: &GraphName| {
-            with_inferred || !matches!(g, GraphName::NamedNode(n) if n.as_ref() == INFERRED_GRAPH)
+        let keep = |g: &GraphName| match g {
+            GraphName::NamedNode(n) if n.as_ref() == INFERRED_GRAPH => with_inferred,
+            GraphName::NamedNode(n) => !is_system_graph(n.as_ref()),
+            _ => false,
         };
         if format == ExportFormat::Turtle {
             // Sorted and deduplicated: a fact stated in two graphs is one triple.

@@ -1,13 +1,21 @@
 //! The knowledge base: an Oxigraph store (RocksDB on disk, or in memory for tests) holding one
-//! named fact graph per source file, loaded only after SHACL validation, with RDFS entailments
-//! materialised into their own graph.
+//! named fact graph per source file or curation edit, written only after SHACL validation, with
+//! RDFS entailments materialised into their own graph.
 //!
-//! Loading is all or nothing: files are parsed, merged with what the store already holds,
-//! validated and reasoned over in memory; only then does one store transaction replace the fact
-//! graphs they declare. A syntax error or a shape violation leaves the store untouched.
+//! Every write — a load of files, a curation edit, a curator's SPARQL update — is one change
+//! set of asserted quads that goes through one path (`commit.rs`): the candidate state (asserted
+//! quads − removed + added) is validated and reasoned over in memory, hashed into its version id,
+//! and only then written in one store transaction together with the entailments, the store's
+//! default graph (the RDF merge of all fact graphs, so that queries count a fact once) and its
+//! record in the version log (`history.rs`). A syntax error, an invalid edit or a shape
+//! violation leaves the store untouched. Writers are serialised by a lock, so no two commits
+//! validate against the same old state.
 
+mod commit;
+mod curate;
 mod error;
 mod export;
+mod history;
 mod infer;
 pub mod matrix;
 mod parse;
@@ -16,27 +24,32 @@ mod stats;
 mod validate;
 mod version;
 
+pub use curate::{Edit, EditOutcome, EditRequest};
 pub use error::{KbError, KbResult};
 pub use export::ExportFormat;
+pub use history::{VersionDiff, VersionRecord};
 pub use parse::{format_of, parse_bytes, parse_file, ParsedFile};
 pub use query::{OutputFormat, QueryLimits, QueryOutcome};
 pub use stats::{Stats, StatusCount};
 pub use validate::{Shapes, Violation};
+pub use version::version_of;
 
-use crate::vocab::{akg, compact, prov, INFERRED_GRAPH, SOURCE};
+use crate::vocab::{akg, compact, is_system_graph, prov, INFERRED_GRAPH, SOURCE};
+use commit::{Action, Agent, ChangeSet, CommitInfo};
 use oxigraph::model::vocab::rdf;
-use oxigraph::model::{
-    GraphName, GraphNameRef, Literal, NamedNode, NamedOrBlankNode, Quad, Triple,
-};
+use oxigraph::model::{GraphName, Literal, NamedNode, NamedOrBlankNode, Quad};
 use oxigraph::store::Store;
 use serde::Serialize;
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
+use std::sync::{Mutex, MutexGuard};
 
 /// The knowledge base: the store plus the shapes every write must satisfy.
 pub struct KnowledgeBase {
     store: Store,
     shapes: Shapes,
+    /// Held by every writer from reading the state it validates against to its commit.
+    writer: Mutex<()>,
 }
 
 impl std::fmt::Debug for KnowledgeBase {
@@ -78,18 +91,21 @@ pub struct LoadReport {
 /// A load that has been parsed, validated and reasoned over, but not yet written.
 struct Plan {
     report: LoadReport,
-    new_graphs: BTreeMap<NamedNode, Vec<Quad>>,
-    inferred: Vec<Triple>,
+    prepared: commit::Prepared,
 }
 
 impl KnowledgeBase {
-    /// Opens (or creates) the on-disk store in `store_dir`.
+    /// Opens (or creates) the on-disk store in `store_dir`. A store written before the default
+    /// graph held the merge of the fact graphs gets it rebuilt here.
     pub fn open(store_dir: &Path, shapes_file: &Path) -> KbResult<Self> {
         std::fs::create_dir_all(store_dir).map_err(|e| KbError::io(store_dir, e))?;
-        Ok(Self {
+        let kb = Self {
             store: Store::open(store_dir)?,
             shapes: Shapes::from_file(shapes_file)?,
-        })
+            writer: Mutex::new(()),
+        };
+        kb.ensure_default_graph()?;
+        Ok(kb)
     }
 
     /// A fresh in-memory store (tests, dry runs).
@@ -97,6 +113,7 @@ impl KnowledgeBase {
         Ok(Self {
             store: Store::new()?,
             shapes: Shapes::from_file(shapes_file)?,
+            writer: Mutex::new(()),
         })
     }
 
@@ -111,7 +128,8 @@ impl KnowledgeBase {
     }
 
     /// Parses, validates and loads `paths` in one transaction. Each file's fact graphs replace
-    /// the graphs of the same name. On any error nothing is written.
+    /// the graphs of the same name. On any error nothing is written. The load is recorded in
+    /// the version log (action `load`).
     pub fn load_files(&self, paths: &[PathBuf]) -> KbResult<LoadReport> {
         let parsed = paths
             .iter()
@@ -122,11 +140,27 @@ impl KnowledgeBase {
 
     /// Like [`Self::load_files`] for files already parsed.
     pub fn load_parsed(&self, parsed: Vec<ParsedFile>) -> KbResult<LoadReport> {
-        let plan = self.plan(parsed)?;
-        if !plan.report.violations.is_empty() {
-            return Err(KbError::Invalid(plan.report.violations));
+        let _writer = self.write_lock();
+        let head = self.head()?;
+        let reason = load_reason(&parsed);
+        let Plan {
+            mut report,
+            prepared,
+        } = self.plan(parsed)?;
+        if !report.violations.is_empty() {
+            return Err(KbError::Invalid(report.violations));
         }
-        self.commit(plan)
+        let info = CommitInfo {
+            action: Action::Load,
+            agent: Agent::loader(),
+            reason,
+            graph: None,
+            time: chrono::Utc::now(),
+        };
+        let record = self.commit(&prepared, &head, &info)?;
+        report.committed = true;
+        report.kb_version = record.id;
+        Ok(report)
     }
 
     /// Everything a load of `paths` would do, without writing: the violations are returned in
@@ -141,22 +175,27 @@ impl KnowledgeBase {
 
     /// Validates what the store holds now.
     pub fn validate_store(&self) -> KbResult<Vec<Violation>> {
-        let asserted = self.asserted_quads(&BTreeSet::new())?;
+        let asserted = self.asserted_quads()?;
         self.shapes
             .validate(asserted.iter().map(|q| q.as_ref().into()))
     }
 
-    /// Quads of every fact graph except `skip` and the inferred graph.
-    fn asserted_quads(&self, skip: &BTreeSet<NamedNode>) -> KbResult<Vec<Quad>> {
+    /// Quads of every fact graph but the inferred one: never the default graph (a merge of the
+    /// fact graphs) nor a system graph.
+    fn asserted_quads(&self) -> KbResult<Vec<Quad>> {
         let mut quads = Vec::new();
-        for quad in self.store.iter() {
-            let quad = quad?;
-            let keep = match &quad.graph_name {
-                GraphName::NamedNode(g) => g.as_ref() != INFERRED_GRAPH && !skip.contains(g),
-                _ => true,
+        for graph in self.store.named_graphs() {
+            let NamedOrBlankNode::NamedNode(graph) = graph? else {
+                continue;
             };
-            if keep {
-                quads.push(quad);
+            if !is_fact_graph(graph.as_ref()) {
+                continue;
+            }
+            for quad in self
+                .store
+                .quads_for_pattern(None, None, None, Some(graph.as_ref().into()))
+            {
+                quads.push(quad?);
             }
         }
         Ok(quads)
@@ -164,10 +203,16 @@ impl KnowledgeBase {
 
     fn plan(&self, parsed: Vec<ParsedFile>) -> KbResult<Plan> {
         let mut owner: HashMap<NamedNode, PathBuf> = HashMap::new();
-        let mut new_graphs: BTreeMap<NamedNode, Vec<Quad>> = BTreeMap::new();
+        let mut change = ChangeSet::default();
         let mut files = Vec::new();
         for file in &parsed {
             for (graph, quads) in &file.graphs {
+                if !is_fact_graph(graph.as_ref()) {
+                    return Err(KbError::ReservedGraph {
+                        graph: compact(graph.as_str()),
+                        why: "it is maintained by the knowledge base itself",
+                    });
+                }
                 if let Some(first) = owner.insert(graph.clone(), file.path.clone()) {
                     return Err(KbError::DuplicateGraph {
                         graph: graph.as_str().to_owned(),
@@ -175,7 +220,7 @@ impl KnowledgeBase {
                         second: file.path.clone(),
                     });
                 }
-                new_graphs.insert(graph.clone(), quads.clone());
+                change.added.extend(quads.iter().cloned());
             }
             files.push(FileReport {
                 path: file.path.clone(),
@@ -184,61 +229,54 @@ impl KnowledgeBase {
             });
         }
 
-        let replaced: BTreeSet<NamedNode> = new_graphs.keys().cloned().collect();
-        let mut candidate = self.asserted_quads(&replaced)?;
-        candidate.extend(new_graphs.values().flatten().cloned());
-
-        let triples: Vec<_> = candidate.iter().map(|q| q.as_ref().into()).collect();
-        let mut violations = self.shapes.validate(triples.iter().copied())?;
-        locate(&mut violations, &parsed);
-        let inferred = if violations.is_empty() {
-            infer::rdfs_entailments(triples.iter().copied())?
-        } else {
-            Vec::new()
-        };
+        // A file's graphs replace the graphs of the same name: all their quads go.
+        let base = self.asserted_quads()?;
+        change.removed = base
+            .iter()
+            .filter(|q| matches!(&q.graph_name, GraphName::NamedNode(g) if owner.contains_key(g)))
+            .cloned()
+            .collect();
+        let mut prepared = self.prepare(base, change)?;
+        locate(&mut prepared.violations, &parsed);
 
         let report = LoadReport {
             files,
-            violations,
-            inferred: inferred.len(),
-            asserted: candidate.len(),
+            violations: prepared.violations.clone(),
+            inferred: prepared.inferred.len(),
+            asserted: prepared.asserted.len(),
             committed: false,
             kb_version: String::new(),
         };
-        Ok(Plan {
-            report,
-            new_graphs,
-            inferred,
-        })
+        Ok(Plan { report, prepared })
     }
 
-    fn commit(&self, plan: Plan) -> KbResult<LoadReport> {
-        let Plan {
-            mut report,
-            new_graphs,
-            inferred,
-        } = plan;
-        let inferred_graph = GraphNameRef::from(INFERRED_GRAPH);
-        let mut tx = self.store.start_transaction()?;
-        for (graph, quads) in &new_graphs {
-            tx.clear_graph(graph)?;
-            tx.insert_named_graph(graph);
-            for quad in quads {
-                tx.insert(quad);
-            }
-        }
-        tx.clear_graph(inferred_graph)?;
-        for quad in inferred_graph_header() {
-            tx.insert(&quad);
-        }
-        for t in &inferred {
-            tx.insert(t.as_ref().in_graph(inferred_graph));
-        }
-        tx.commit()?;
-        report.committed = true;
-        report.kb_version = self.kb_version()?;
-        Ok(report)
+    /// The writer lock. A writer that panicked left nothing half-written (its transaction was
+    /// never committed), so a poisoned lock is taken over rather than refused.
+    fn write_lock(&self) -> MutexGuard<'_, ()> {
+        self.writer
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
+}
+
+/// True for a named graph that holds asserted facts: neither the inferred graph nor a system
+/// graph.
+fn is_fact_graph(graph: oxigraph::model::NamedNodeRef<'_>) -> bool {
+    graph != INFERRED_GRAPH && !is_system_graph(graph)
+}
+
+/// The reason recorded for a load: the files it read.
+fn load_reason(parsed: &[ParsedFile]) -> String {
+    let names: Vec<String> = parsed
+        .iter()
+        .map(|f| {
+            f.path
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_else(|| f.path.display().to_string())
+        })
+        .collect();
+    format!("load of {}", names.join(", "))
 }
 
 /// Provenance of the inferred graph: produced by the RDFS reasoner at load time.

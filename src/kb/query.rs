@@ -1,6 +1,9 @@
 //! Read-only SPARQL over the knowledge base and the writing of results as a table, SPARQL
 //! JSON/XML/CSV/TSV, or Turtle/N-Triples for graph results. The default graph of every query is
-//! the union of the fact graphs, and the project prefixes are predeclared.
+//! the store's default graph, which every commit keeps equal to the RDF merge (set union) of the
+//! fact graphs and the inferred graph, so a fact stated by two sources counts once; `GRAPH ?g`
+//! reaches each fact graph with its provenance (and `graph:history`, the version log). The
+//! project prefixes are predeclared.
 
 use super::error::{KbError, KbResult};
 use super::KnowledgeBase;
@@ -48,21 +51,67 @@ pub enum QueryOutcome {
 impl KnowledgeBase {
     /// Runs a read-only SPARQL query (updates do not parse here).
     pub fn query(&self, sparql: &str) -> KbResult<QueryOutcome> {
+        self.run_query(sparql, None)
+    }
+
+    /// Like [`Self::query`], stopping when `limits.cancel` is cancelled or the results pass
+    /// `limits.max_results`.
+    pub fn query_limited(&self, sparql: &str, limits: &QueryLimits) -> KbResult<QueryOutcome> {
+        self.run_query(sparql, Some(limits))
+    }
+
+    fn run_query(&self, sparql: &str, limits: Option<&QueryLimits>) -> KbResult<QueryOutcome> {
         let mut evaluator = SparqlEvaluator::new();
+        if let Some(limits) = limits {
+            evaluator = evaluator.with_cancellation_token(limits.cancel.clone());
+        }
         for (prefix, iri) in PREFIXES {
             evaluator = evaluator
                 .with_prefix(*prefix, *iri)
                 .map_err(|e| KbError::QuerySyntax(e.to_string()))?;
         }
-        let mut prepared = evaluator
+        // Not `set_default_graph_as_union`: Oxigraph's union keeps one copy of a triple per
+        // graph that states it, so counts over the default graph would not be set counts. The
+        // store's own default graph holds the merge (see commit.rs).
+        let prepared = evaluator
             .parse_query(sparql)
             .map_err(|e| KbError::QuerySyntax(e.to_string()))?;
-        prepared.dataset_mut().set_default_graph_as_union();
-        let results = prepared
-            .on_store(self.store())
-            .execute()
-            .map_err(|e| KbError::QueryEvaluation(e.to_string()))?;
-        collect(results)
+        let eval = |e: oxigraph::sparql::QueryEvaluationError| match (e, limits) {
+            (oxigraph::sparql::QueryEvaluationError::Cancelled, Some(limits)) => {
+                KbError::QueryTimeout {
+                    seconds: limits.timeout.as_secs_f64(),
+                }
+            }
+            (e, _) => KbError::QueryEvaluation(e.to_string()),
+        };
+        let results = prepared.on_store(self.store()).execute().map_err(eval)?;
+        let max = limits.map_or(usize::MAX, |l| l.max_results);
+        let too_many = || KbError::TooManyResults { limit: max };
+        Ok(match results {
+            QueryResults::Boolean(b) => QueryOutcome::Boolean(b),
+            QueryResults::Solutions(solutions) => {
+                let variables = solutions.variables().to_vec();
+                let mut rows = Vec::new();
+                for solution in solutions {
+                    if rows.len() == max {
+                        return Err(too_many());
+                    }
+                    let solution = solution.map_err(eval)?;
+                    rows.push(variables.iter().map(|v| solution.get(v).cloned()).collect());
+                }
+                QueryOutcome::Solutions { variables, rows }
+            }
+            QueryResults::Graph(triples) => {
+                let mut out = Vec::new();
+                for triple in triples {
+                    if out.len() == max {
+                        return Err(too_many());
+                    }
+                    out.push(triple.map_err(eval)?);
+                }
+                QueryOutcome::Graph(out)
+            }
+        })
     }
 }
 
@@ -75,78 +124,6 @@ pub struct QueryLimits {
     pub timeout: std::time::Duration,
     /// Most rows (SELECT) or triples (CONSTRUCT, DESCRIBE) returned.
     pub max_results: usize,
-}
-
-impl KnowledgeBase {
-    /// Like [`Self::query`], stopping when `limits.cancel` is cancelled or the results pass
-    /// `limits.max_results`.
-    pub fn query_limited(&self, sparql: &str, limits: &QueryLimits) -> KbResult<QueryOutcome> {
-        let mut evaluator =
-            SparqlEvaluator::new().with_cancellation_token(limits.cancel.clone());
-        for (prefix, iri) in PREFIXES {
-            evaluator = evaluator
-                .with_prefix(*prefix, *iri)
-                .map_err(|e| KbError::QuerySyntax(e.to_string()))?;
-        }
-        let mut prepared = evaluator
-            .parse_query(sparql)
-            .map_err(|e| KbError::QuerySyntax(e.to_string()))?;
-        prepared.dataset_mut().set_default_graph_as_union();
-        let eval = |e: oxigraph::sparql::QueryEvaluationError| match e {
-            oxigraph::sparql::QueryEvaluationError::Cancelled => KbError::QueryTimeout {
-                seconds: limits.timeout.as_secs_f64(),
-            },
-            e => KbError::QueryEvaluation(e.to_string()),
-        };
-        let results = prepared.on_store(self.store()).execute().map_err(eval)?;
-        let too_many = || KbError::TooManyResults {
-            limit: limits.max_results,
-        };
-        Ok(match results {
-            QueryResults::Boolean(b) => QueryOutcome::Boolean(b),
-            QueryResults::Solutions(solutions) => {
-                let variables = solutions.variables().to_vec();
-                let mut rows = Vec::new();
-                for solution in solutions {
-                    if rows.len() == limits.max_results {
-                        return Err(too_many());
-                    }
-                    let solution = solution.map_err(eval)?;
-                    rows.push(variables.iter().map(|v| solution.get(v).cloned()).collect());
-                }
-                QueryOutcome::Solutions { variables, rows }
-            }
-            QueryResults::Graph(triples) => {
-                let mut out = Vec::new();
-                for triple in triples {
-                    if out.len() == limits.max_results {
-                        return Err(too_many());
-                    }
-                    out.push(triple.map_err(eval)?);
-                }
-                QueryOutcome::Graph(out)
-            }
-        })
-    }
-}
-
-fn collect(results: QueryResults<'_>) -> KbResult<QueryOutcome> {
-    let eval = |e: oxigraph::sparql::QueryEvaluationError| KbError::QueryEvaluation(e.to_string());
-    Ok(match results {
-        QueryResults::Boolean(b) => QueryOutcome::Boolean(b),
-        QueryResults::Solutions(solutions) => {
-            let variables = solutions.variables().to_vec();
-            let mut rows = Vec::new();
-            for solution in solutions {
-                let solution = solution.map_err(eval)?;
-                rows.push(variables.iter().map(|v| solution.get(v).cloned()).collect());
-            }
-            QueryOutcome::Solutions { variables, rows }
-        }
-        QueryResults::Graph(triples) => {
-            QueryOutcome::Graph(triples.collect::<Result<Vec<_>, _>>().map_err(eval)?)
-        }
-    })
 }
 
 impl QueryOutcome {

@@ -36,7 +36,7 @@ pub struct GraphStats {
 /// Everything `assetkg stats` reports.
 #[derive(Debug, Clone, Serialize)]
 pub struct Stats {
-    /// The KB version id (RDFC-1.0 canonical hash of the asserted facts).
+    /// The KB version id (RDFC-1.0 canonical hash of the asserted facts), from the version log.
     pub kb_version: String,
     /// Entities per ontology class (asserted types only), keyed by the class's compact IRI.
     pub entities: BTreeMap<String, u64>,
@@ -44,7 +44,8 @@ pub struct Stats {
     pub decomposed_classes: u64,
     /// Equipment classes with at least one equipment type.
     pub classes_with_types: u64,
-    /// Asserted triples (all fact graphs but the inferred one).
+    /// Asserted triples (all fact graphs but the inferred one; the version log is not a fact
+    /// graph).
     pub asserted_triples: u64,
     /// Asserted triples whose object is a resource, other than `rdf:type`: the relations.
     pub relations: u64,
@@ -74,7 +75,7 @@ impl KnowledgeBase {
         let entities = self
             .rows(
                 "SELECT ?class (COUNT(DISTINCT ?s) AS ?n) WHERE {
-                   GRAPH ?g { ?s a ?class } FILTER(?g != graph:inferred)
+                   GRAPH ?g { ?s a ?class } FILTER(?g != graph:inferred && ?g != graph:history)
                    FILTER(STRSTARTS(STR(?class), STR(akg:)))
                  } GROUP BY ?class",
             )?
@@ -90,24 +91,24 @@ impl KnowledgeBase {
         let classes_with_types =
             one("SELECT (COUNT(DISTINCT ?c) AS ?n) WHERE { ?t akg:typeOf ?c }")?;
         let asserted_triples = one(
-            "SELECT (COUNT(*) AS ?n) WHERE { GRAPH ?g { ?s ?p ?o } FILTER(?g != graph:inferred) }",
+            "SELECT (COUNT(*) AS ?n) WHERE { GRAPH ?g { ?s ?p ?o } FILTER(?g != graph:inferred && ?g != graph:history) }",
         )?;
         let relations = one("SELECT (COUNT(*) AS ?n) WHERE { GRAPH ?g { ?s ?p ?o }
-               FILTER(?g != graph:inferred && ?p != rdf:type && !isLiteral(?o)) }")?;
+               FILTER(?g != graph:inferred && ?g != graph:history && ?p != rdf:type && !isLiteral(?o)) }")?;
         let with_provenance = one(
-            "SELECT (COUNT(*) AS ?n) WHERE { GRAPH ?g { ?s ?p ?o } FILTER(?g != graph:inferred)
+            "SELECT (COUNT(*) AS ?n) WHERE { GRAPH ?g { ?s ?p ?o } FILTER(?g != graph:inferred && ?g != graph:history)
                FILTER EXISTS { ?g a akg:FactGraph ; prov:wasAttributedTo ?src } }",
         )?;
         let with_vetting_status = one(
-            "SELECT (COUNT(*) AS ?n) WHERE { GRAPH ?g { ?s ?p ?o } FILTER(?g != graph:inferred)
+            "SELECT (COUNT(*) AS ?n) WHERE { GRAPH ?g { ?s ?p ?o } FILTER(?g != graph:inferred && ?g != graph:history)
                FILTER EXISTS { ?g a akg:FactGraph ; akg:vettingStatus ?st } }",
         )?;
         let both = one(
-            "SELECT (COUNT(*) AS ?n) WHERE { GRAPH ?g { ?s ?p ?o } FILTER(?g != graph:inferred)
+            "SELECT (COUNT(*) AS ?n) WHERE { GRAPH ?g { ?s ?p ?o } FILTER(?g != graph:inferred && ?g != graph:history)
                FILTER EXISTS { ?g a akg:FactGraph ; prov:wasAttributedTo ?src ; akg:vettingStatus ?st } }",
         )?;
         let triples_by_status = self.status_counts(
-            "SELECT ?status (COUNT(*) AS ?n) WHERE { GRAPH ?g { ?s ?p ?o } FILTER(?g != graph:inferred)
+            "SELECT ?status (COUNT(*) AS ?n) WHERE { GRAPH ?g { ?s ?p ?o } FILTER(?g != graph:inferred && ?g != graph:history)
                OPTIONAL { ?g akg:vettingStatus ?st } BIND(COALESCE(?st, \"none\") AS ?status)
              } GROUP BY ?status",
         )?;
@@ -126,7 +127,7 @@ impl KnowledgeBase {
             .rows(
                 "SELECT ?g (SAMPLE(?t) AS ?title) (SAMPLE(?src) AS ?source) (SAMPLE(?st) AS ?status)
                         (COUNT(?s) AS ?n) WHERE {
-                   GRAPH ?g { ?s ?p ?o }
+                   GRAPH ?g { ?s ?p ?o } FILTER(?g != graph:history)
                    OPTIONAL { ?g dct:title ?t } OPTIONAL { ?g prov:wasAttributedTo ?src }
                    OPTIONAL { ?g akg:vettingStatus ?st }
                  } GROUP BY ?g ORDER BY ?g",
@@ -146,7 +147,7 @@ impl KnowledgeBase {
             100.0 * both as f64 / asserted_triples as f64
         };
         Ok(Stats {
-            kb_version: self.kb_version()?,
+            kb_version: self.current_version()?,
             entities,
             decomposed_classes,
             classes_with_types,

@@ -3,6 +3,7 @@
 
 mod augment;
 mod common;
+mod curation;
 mod embed;
 mod index;
 mod kb_load;
