@@ -22,8 +22,19 @@ fn main() -> Result<()> {
         &model,
         &PathBuf::from("models/onnxruntime/libonnxruntime.so"),
     )?;
-    let subjects = ["bearing", "seal", "impeller", "winding", "valve", "gearbox", "coupling", "rotor"];
-    let symptoms = ["wear", "leak", "noise", "overheating", "vibration", "cracking", "fouling", "misalignment"];
+    let subjects = [
+        "bearing", "seal", "impeller", "winding", "valve", "gearbox", "coupling", "rotor",
+    ];
+    let symptoms = [
+        "wear",
+        "leak",
+        "noise",
+        "overheating",
+        "vibration",
+        "cracking",
+        "fouling",
+        "misalignment",
+    ];
     let queries: Vec<String> = subjects
         .iter()
         .flat_map(|s| symptoms.iter().map(move |y| format!("{s} {y}")))

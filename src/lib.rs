@@ -3,6 +3,7 @@
 //!
 //! The library owns everything; the `assetkg` binary only parses the command line and calls it.
 
+pub mod api;
 pub mod augment;
 pub mod config;
 pub mod embed;
@@ -11,7 +12,6 @@ pub mod eval;
 pub mod index;
 pub mod kb;
 pub mod progress;
-pub mod api;
 pub mod retrieval;
 pub mod tasks;
 pub mod train;

@@ -168,8 +168,8 @@ impl ServiceConfig {
             message,
         };
         for (i, token) in self.tokens.iter().enumerate() {
-            let hex_ok = token.sha256.len() == 64
-                && token.sha256.bytes().all(|b| b.is_ascii_hexdigit());
+            let hex_ok =
+                token.sha256.len() == 64 && token.sha256.bytes().all(|b| b.is_ascii_hexdigit());
             if !hex_ok {
                 return Err(invalid(format!(
                     "tokens[{i}] ({}): sha256 must be 64 hex digits (the SHA-256 of the token, \
@@ -187,7 +187,9 @@ impl ServiceConfig {
             ("limits.sparql_timeout_s", l.sparql_timeout_s),
         ] {
             if !(value.is_finite() && value > 0.0) {
-                return Err(invalid(format!("{name} must be a positive number of seconds")));
+                return Err(invalid(format!(
+                    "{name} must be a positive number of seconds"
+                )));
             }
         }
         for (name, value) in [

@@ -138,10 +138,12 @@ mod tests {
         metrics.observe("graphql:search", "ok", Duration::from_millis(3));
         metrics.observe("graphql:search", "ok", Duration::from_millis(5));
         let text = metrics.render(42, 7);
-        assert!(text.contains(
-            "assetkg_requests_total{operation=\"graphql:search\",outcome=\"ok\"} 2"
-        ));
-        assert!(text.contains("assetkg_request_duration_seconds_count{operation=\"graphql:search\"} 2"));
+        assert!(
+            text.contains("assetkg_requests_total{operation=\"graphql:search\",outcome=\"ok\"} 2")
+        );
+        assert!(
+            text.contains("assetkg_request_duration_seconds_count{operation=\"graphql:search\"} 2")
+        );
         assert!(text.contains("assetkg_store_quads 42"));
         assert!(text.contains("assetkg_index_rows 7"));
     }

@@ -369,7 +369,10 @@ mod tests {
             "graphql:kbVersion+search"
         );
         assert_eq!(
-            operation_label("query A { entity(iri: \"x\") { iri } } mutation B { reindex }", Some("B")),
+            operation_label(
+                "query A { entity(iri: \"x\") { iri } } mutation B { reindex }",
+                Some("B")
+            ),
             "graphql:reindex"
         );
         assert_eq!(operation_label("{", None), "graphql:invalid");

@@ -110,7 +110,12 @@ pub async fn post(
 }
 
 /// Runs the request and records it in the metrics.
-async fn timed(state: AppState, principal: Principal, headers: &HeaderMap, params: Params) -> Response {
+async fn timed(
+    state: AppState,
+    principal: Principal,
+    headers: &HeaderMap,
+    params: Params,
+) -> Response {
     let operation = if params.update.is_some() {
         "sparql:update"
     } else {
@@ -142,7 +147,10 @@ async fn run_update(state: AppState, principal: Principal, update: String) -> Re
     if !principal.has(Role::Curator) {
         return error(
             StatusCode::FORBIDDEN,
-            &format!("{} has no curator role: SPARQL updates need it", principal.name),
+            &format!(
+                "{} has no curator role: SPARQL updates need it",
+                principal.name
+            ),
         );
     }
     let services = state.services.clone();
@@ -150,7 +158,11 @@ async fn run_update(state: AppState, principal: Principal, update: String) -> Re
     let kb = services.kb.clone();
     let agent = principal.name.clone();
     let outcome = tokio::task::spawn_blocking(move || {
-        kb.apply_update(&update, &agent, "SPARQL update through the protocol endpoint")
+        kb.apply_update(
+            &update,
+            &agent,
+            "SPARQL update through the protocol endpoint",
+        )
     })
     .await;
     match outcome {

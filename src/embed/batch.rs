@@ -79,11 +79,8 @@ impl BatchingEmbedder {
                         }
                     }
                     Ok(vectors) => {
-                        let message = format!(
-                            "{} vectors for {} texts",
-                            vectors.len(),
-                            batch.len()
-                        );
+                        let message =
+                            format!("{} vectors for {} texts", vectors.len(), batch.len());
                         for (t, _) in &batch {
                             state.done.insert(*t, Err(message.clone()));
                         }
@@ -139,7 +136,11 @@ mod tests {
             2
         }
         fn embed(&self, texts: &[&str]) -> EmbedResult<Vec<Vec<f32>>> {
-            assert_eq!(self.in_flight.fetch_add(1, Ordering::SeqCst), 0, "one batch at a time");
+            assert_eq!(
+                self.in_flight.fetch_add(1, Ordering::SeqCst),
+                0,
+                "one batch at a time"
+            );
             std::thread::sleep(std::time::Duration::from_millis(20));
             self.calls.lock().unwrap().push(texts.len());
             self.in_flight.fetch_sub(1, Ordering::SeqCst);

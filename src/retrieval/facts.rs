@@ -212,9 +212,9 @@ pub fn entity_summary(kb: &KnowledgeBase, iri: &str) -> KbResult<Option<EntitySu
 /// True for an IRI that can be written between `<` and `>` in a query as it is.
 pub fn is_plain_iri(iri: &str) -> bool {
     iri.contains(':')
-        && !iri
-            .chars()
-            .any(|c| c.is_whitespace() || matches!(c, '<' | '>' | '"' | '{' | '}' | '|' | '^' | '`' | '\\'))
+        && !iri.chars().any(|c| {
+            c.is_whitespace() || matches!(c, '<' | '>' | '"' | '{' | '}' | '|' | '^' | '`' | '\\')
+        })
 }
 
 /// Which way a relation points from the entity it is read from.
@@ -255,8 +255,11 @@ pub fn relations(
         .filter_map(|k| class_of_kind(k))
         .map(|c| format!("<{c}> "))
         .collect();
-    let out = format!("{{ GRAPH ?g {{ <{iri_}> {p} ?other }} BIND(\"out\" AS ?dir) BIND({p} AS ?pred) }}");
-    let inc = format!("{{ GRAPH ?g {{ ?other {p} <{iri_}> }} BIND(\"in\" AS ?dir) BIND({p} AS ?pred) }}");
+    let out = format!(
+        "{{ GRAPH ?g {{ <{iri_}> {p} ?other }} BIND(\"out\" AS ?dir) BIND({p} AS ?pred) }}"
+    );
+    let inc =
+        format!("{{ GRAPH ?g {{ ?other {p} <{iri_}> }} BIND(\"in\" AS ?dir) BIND({p} AS ?pred) }}");
     let pattern = match direction {
         Some(Direction::Outgoing) => out,
         Some(Direction::Incoming) => inc,
@@ -340,7 +343,11 @@ pub fn list_entities(kb: &KnowledgeBase, request: &ListRequest) -> KbResult<(Vec
     if let Some(after) = &request.after {
         filters.push(format!("FILTER(STR(?e) > {})", sparql_string(after)));
     }
-    if let Some(text) = request.label_contains.as_deref().filter(|t| !t.trim().is_empty()) {
+    if let Some(text) = request
+        .label_contains
+        .as_deref()
+        .filter(|t| !t.trim().is_empty())
+    {
         filters.push(format!(
             "FILTER EXISTS {{ ?e skos:prefLabel|skos:altLabel ?l . FILTER(CONTAINS(LCASE(STR(?l)), {})) }}",
             sparql_string(&text.to_lowercase())
@@ -421,7 +428,9 @@ pub fn paths(
             "FILTER NOT EXISTS {{ ?m a akg:SensorRelevanceJudgment .
                FILTER NOT EXISTS {{ ?m akg:relevant true ; akg:judgedAsset <{asset}> }} }}"
         ),
-        None => "FILTER NOT EXISTS { ?m a akg:SensorRelevanceJudgment ; akg:relevant false }".into(),
+        None => {
+            "FILTER NOT EXISTS { ?m a akg:SensorRelevanceJudgment ; akg:relevant false }".into()
+        }
     };
     let two = format!(
         "SELECT DISTINCT ?m ?p1 ?d1 ?p2 ?d2 WHERE {{
@@ -446,8 +455,16 @@ pub fn paths(
         ) else {
             continue;
         };
-        let (s1, o1) = if d1 == "out" { (from, m.as_str()) } else { (m.as_str(), from) };
-        let (s2, o2) = if d2 == "out" { (m.as_str(), to) } else { (to, m.as_str()) };
+        let (s1, o1) = if d1 == "out" {
+            (from, m.as_str())
+        } else {
+            (m.as_str(), from)
+        };
+        let (s2, o2) = if d2 == "out" {
+            (m.as_str(), to)
+        } else {
+            (to, m.as_str())
+        };
         let (Some(a), Some(b)) = (
             asserted_fact(kb, headers, s1, &p1, o1)?,
             asserted_fact(kb, headers, s2, &p2, o2)?,

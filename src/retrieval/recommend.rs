@@ -9,8 +9,7 @@ use super::RetrievalError;
 use crate::embed::Embedder;
 use crate::index::documents::{iri, select, value};
 use crate::index::{
-    embed_query, reciprocal_rank_fusion, EntityIndex, Hit, QueryVector, SearchMode,
-    SearchRequest,
+    embed_query, reciprocal_rank_fusion, EntityIndex, Hit, QueryVector, SearchMode, SearchRequest,
 };
 use crate::kb::{KbResult, KnowledgeBase};
 use crate::tasks::TaskCode;
@@ -173,27 +172,34 @@ pub async fn recommend(
             // the text names the other entity.
             None
         } else {
+            // With an asset, the entity is first looked for among the asset's own (its
+            // failure modes, sensors…), then anywhere.
             let vector = embed(embedder, request.query.clone()).await?;
-            let hits = index
-                .search_embedded(
-                    &SearchRequest::new(request.query.clone())
-                        .mode(SearchMode::Hybrid)
-                        .kinds([kind])
-                        .limit(1),
-                    Some(&vector),
-                )
-                .await?;
-            hits.into_iter()
-                .next()
-                .map(|h| (h.iri, h.label, "search"))
+            let base = SearchRequest::new(request.query.clone())
+                .mode(SearchMode::Hybrid)
+                .kinds([kind])
+                .limit(1);
+            let mut hits = Vec::new();
+            if let Some(asset) = &request.asset {
+                hits = index
+                    .search_embedded(&base.clone().asset(asset.clone()), Some(&vector))
+                    .await?;
+            }
+            if hits.is_empty() {
+                hits = index.search_embedded(&base, Some(&vector)).await?;
+            }
+            hits.into_iter().next().map(|h| (h.iri, h.label, "search"))
         };
         if let Some((iri_, label, how)) = resolved {
-            query_entities.push((role.var, QueryEntity {
-                role: role.name.to_owned(),
-                iri: iri_,
-                label,
-                resolved_by: how.to_owned(),
-            }));
+            query_entities.push((
+                role.var,
+                QueryEntity {
+                    role: role.name.to_owned(),
+                    iri: iri_,
+                    label,
+                    resolved_by: how.to_owned(),
+                },
+            ));
         }
     }
 
@@ -205,14 +211,14 @@ pub async fn recommend(
             .iter()
             .map(|(var, e)| format!("VALUES ?{var} {{ <{}> }}\n", e.iri))
             .collect();
-        let body = spec.sparql.replacen("WHERE {", &format!("WHERE {{\n{values}"), 1);
+        let body = spec
+            .sparql
+            .replacen("WHERE {", &format!("WHERE {{\n{values}"), 1);
         let relevant_col = body.contains("?relevant");
         let item_col = spec.roles.len();
         let rows = on_kb(kb, move |kb| Ok(select(kb, &body)?)).await?;
         rows.iter()
-            .filter(|row| {
-                !relevant_col || row.last().and_then(|t| value(t)).is_none_or(|v| v == "true")
-            })
+            .filter(|row| !relevant_col || row.last().and_then(value).is_none_or(|v| v == "true"))
             .filter_map(|row| {
                 // ?item is the column after the roles.
                 iri(&row[item_col])
@@ -245,7 +251,10 @@ pub async fn recommend(
         .kinds([item_kind(request.task)])
         .limit(limit.max(50));
     if let Some(asset) = &request.asset {
-        if matches!(request.task, TaskCode::FM2S | TaskCode::A2S | TaskCode::S2FM | TaskCode::FM2CMP) {
+        if matches!(
+            request.task,
+            TaskCode::FM2S | TaskCode::A2S | TaskCode::S2FM | TaskCode::FM2CMP
+        ) {
             semantic_request = semantic_request.asset(asset.clone());
         }
     }

@@ -139,7 +139,12 @@ impl Server {
     }
 
     /// POSTs a GraphQL request; returns the HTTP status and the JSON body.
-    async fn graphql_as(&self, token: Option<&str>, query: &str, variables: Value) -> (StatusCode, Value) {
+    async fn graphql_as(
+        &self,
+        token: Option<&str>,
+        query: &str,
+        variables: Value,
+    ) -> (StatusCode, Value) {
         let mut request = self
             .client
             .post(format!("{}/graphql", self.url))
@@ -216,7 +221,10 @@ async fn sparql_protocol_formats_updates_by_role_errors_health_and_shutdown() {
     );
     let json: Value = response.json().await.unwrap();
     assert_eq!(json["head"]["vars"][0], "label");
-    assert_eq!(json["results"]["bindings"][0]["label"]["value"], "vibration");
+    assert_eq!(
+        json["results"]["bindings"][0]["label"]["value"],
+        "vibration"
+    );
 
     // The default graph is the merge of the fact graphs: a fact stated by two files counts once.
     let counted = server
@@ -237,7 +245,10 @@ async fn sparql_protocol_formats_updates_by_role_errors_health_and_shutdown() {
         .await
         .unwrap();
     assert_eq!(csv.headers()[CONTENT_TYPE], "text/csv");
-    assert_eq!(csv.text().await.unwrap().replace('\r', ""), "label\nvibration\n");
+    assert_eq!(
+        csv.text().await.unwrap().replace('\r', ""),
+        "label\nvibration\n"
+    );
     let tsv = client
         .post(&sparql)
         .header(ACCEPT, "text/tab-separated-values")
@@ -254,7 +265,10 @@ async fn sparql_protocol_formats_updates_by_role_errors_health_and_shutdown() {
         .send()
         .await
         .unwrap();
-    assert_eq!(xml.headers()[CONTENT_TYPE], "application/sparql-results+xml");
+    assert_eq!(
+        xml.headers()[CONTENT_TYPE],
+        "application/sparql-results+xml"
+    );
     assert!(xml.text().await.unwrap().contains("<boolean>"));
 
     // CONSTRUCT: N-Triples or Turtle, and 406 for a solutions format.
@@ -326,9 +340,16 @@ async fn sparql_protocol_formats_updates_by_role_errors_health_and_shutdown() {
         .send()
         .await
         .unwrap();
-    assert_eq!(curator.status(), StatusCode::NO_CONTENT, "{}", curator.text().await.unwrap());
+    assert_eq!(
+        curator.status(),
+        StatusCode::NO_CONTENT,
+        "{}",
+        curator.text().await.unwrap()
+    );
     let rows = server
-        .select("SELECT ?g WHERE { GRAPH ?g { sensor:vibration skos:altLabel \"shake level\"@en } }")
+        .select(
+            "SELECT ?g WHERE { GRAPH ?g { sensor:vibration skos:altLabel \"shake level\"@en } }",
+        )
         .await;
     assert_eq!(rows.len(), 1);
 
@@ -354,7 +375,11 @@ async fn sparql_protocol_formats_updates_by_role_errors_health_and_shutdown() {
 
     // Health, metrics, then a graceful stop.
     for path in ["healthz", "readyz"] {
-        let r = client.get(format!("{}/{path}", server.url)).send().await.unwrap();
+        let r = client
+            .get(format!("{}/{path}", server.url))
+            .send()
+            .await
+            .unwrap();
         assert_eq!(r.status(), StatusCode::OK, "{path}");
     }
     let metrics = client
@@ -365,10 +390,17 @@ async fn sparql_protocol_formats_updates_by_role_errors_health_and_shutdown() {
         .text()
         .await
         .unwrap();
-    assert!(metrics.contains("assetkg_requests_total{operation=\"sparql:query\",outcome=\"ok\"}"), "{metrics}");
-    assert!(metrics.contains("operation=\"sparql:update\",outcome=\"client_error\""), "{metrics}");
+    assert!(
+        metrics.contains("assetkg_requests_total{operation=\"sparql:query\",outcome=\"ok\"}"),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("operation=\"sparql:update\",outcome=\"client_error\""),
+        "{metrics}"
+    );
     assert!(!metrics.contains("assetkg_store_quads 0\n"));
     let url = server.url.clone();
+    let client = client.clone();
     server.stop().await;
     assert!(client.get(format!("{url}/healthz")).send().await.is_err());
 }
@@ -401,7 +433,9 @@ async fn graphql_entities_relations_both_ways_and_cursor_pagination() {
         .expect("bearing wear is detectable by vibration");
     let provenance = vibration["provenance"].as_array().unwrap();
     assert!(!provenance.is_empty());
-    assert!(provenance.iter().all(|p| !p["title"].as_str().unwrap().is_empty()));
+    assert!(provenance
+        .iter()
+        .all(|p| !p["title"].as_str().unwrap().is_empty()));
     assert!(["vetted", "proposed"].contains(&vibration["vettingStatus"].as_str().unwrap()));
 
     // The same fact read from the other end.
@@ -486,7 +520,11 @@ async fn graphql_entities_relations_both_ways_and_cursor_pagination() {
         .collect();
     assert!(!motor.is_empty() && motor.len() < seen.len());
     let bad = server
-        .error_code(None, r#"{ entities(first: 0) { edges { cursor } } }"#, json!({}))
+        .error_code(
+            None,
+            r#"{ entities(first: 0) { edges { cursor } } }"#,
+            json!({}),
+        )
         .await;
     assert_eq!(bad, "BAD_REQUEST");
     server.stop().await;
@@ -494,7 +532,7 @@ async fn graphql_entities_relations_both_ways_and_cursor_pagination() {
 
 const SEARCH: &str = r#"query($text: String!, $mode: Mode!, $kinds: [EntityKind!]!, $asset: String) {
   search(text: $text, mode: $mode, kinds: $kinds, asset: $asset, limit: 8) {
-    score iri label kind assets entity { __typename iri }
+    score iri label kind text assets entity { __typename iri }
   } }"#;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -514,17 +552,28 @@ async fn search_in_each_mode_with_filters_and_recommend_with_explanations() {
         for hit in hits {
             assert_eq!(hit["kind"], "sensor", "{mode}");
             assert_eq!(hit["entity"]["__typename"], "Sensor");
-            assert!(hit["assets"].as_array().unwrap().iter().any(|a| a == motor), "{mode}: {hit}");
+            assert!(
+                hit["assets"].as_array().unwrap().iter().any(|a| a == motor),
+                "{mode}: {hit}"
+            );
         }
         let scores: Vec<f64> = hits.iter().map(|h| h["score"].as_f64().unwrap()).collect();
         assert!(scores.windows(2).all(|w| w[0] >= w[1]), "{mode}: ranked");
     }
     let empty = server
-        .error_code(None, SEARCH, json!({ "text": " ", "mode": "HYBRID", "kinds": [] }))
+        .error_code(
+            None,
+            SEARCH,
+            json!({ "text": " ", "mode": "HYBRID", "kinds": [] }),
+        )
         .await;
     assert_eq!(empty, "BAD_REQUEST");
     let no_asset = server
-        .error_code(None, SEARCH, json!({ "text": "x", "mode": "HYBRID", "kinds": [], "asset": "warp drive" }))
+        .error_code(
+            None,
+            SEARCH,
+            json!({ "text": "x", "mode": "HYBRID", "kinds": [], "asset": "warp drive" }),
+        )
         .await;
     assert_eq!(no_asset, "NOT_FOUND");
 
@@ -546,12 +595,61 @@ async fn search_in_each_mode_with_filters_and_recommend_with_explanations() {
         .iter()
         .find(|q| q["role"] == "Fault")
         .expect("the fault was resolved");
+    // The motor's own failure mode is preferred: its matrix names it "bearing damage".
     let fault_iri = fault["entity"]["iri"].as_str().unwrap();
-    assert_eq!(fault_iri, "https://w3id.org/assetkg/kb/failure-mode/bearing-wear");
+    assert_eq!(
+        fault_iri,
+        "https://w3id.org/assetkg/kb/failure-mode/bearing-damage"
+    );
+    assert_eq!(fault["resolvedBy"], "search");
     let items = recommendation["items"].as_array().unwrap();
-    assert_eq!(items.len(), 25);
+    // Every sensor monitored on a motor (the asset filter), fewer than the limit.
+    let motor_sensors = server
+        .select("SELECT (COUNT(DISTINCT ?s) AS ?n) WHERE { cls:electric-motor akg:hasMonitoredProperty ?s }")
+        .await;
+    assert_eq!(
+        items.len().to_string(),
+        motor_sensors[0]["n"]["value"].as_str().unwrap()
+    );
     let top = &items[0];
     assert_eq!(top["graphLinked"], true, "graph-linked items lead: {top}");
+    let (explained, _) = check_explanations(items, &[fault_iri, motor]);
+    assert!(explained > 0);
+
+    // Without an asset, the sensors no fact links to the fault are semantic matches only.
+    let data = server
+        .data(
+            None,
+            r#"{ recommend(task: FM2S, query: "fm:bearing-wear", limit: 40) {
+                 queryEntities { resolvedBy entity { iri } }
+                 items { graphLinked entity { iri }
+                   explanation { semanticOnly summary paths { facts { subject object provenance { graph } } } } } } }"#,
+            json!({}),
+        )
+        .await;
+    let recommendation = &data["recommend"];
+    assert_eq!(recommendation["queryEntities"][0]["resolvedBy"], "iri");
+    let wear = "https://w3id.org/assetkg/kb/failure-mode/bearing-wear";
+    let items = recommendation["items"].as_array().unwrap();
+    let (explained, semantic_only) = check_explanations(items, &[wear]);
+    assert!(
+        explained > 0 && semantic_only > 0,
+        "{explained} explained, {semantic_only} semantic only"
+    );
+    let linked = items
+        .iter()
+        .take_while(|i| i["graphLinked"] == true)
+        .count();
+    assert!(
+        items[linked..].iter().all(|i| i["graphLinked"] == false),
+        "graph-linked items come first"
+    );
+    server.stop().await;
+}
+
+/// Checks each item's explanation: a path starts at one of `from` and ends at the item, every
+/// fact has provenance; no path means "semantic match only". Returns (explained, semantic only).
+fn check_explanations(items: &[Value], from: &[&str]) -> (usize, usize) {
     let mut explained = 0;
     let mut semantic_only = 0;
     for item in items {
@@ -561,23 +659,22 @@ async fn search_in_each_mode_with_filters_and_recommend_with_explanations() {
             semantic_only += 1;
             assert!(paths.is_empty());
             assert_eq!(explanation["summary"], "semantic match only");
-        } else {
-            explained += 1;
-            for path in paths {
-                let facts = path["facts"].as_array().unwrap();
-                let first = &facts[0];
-                let last = &facts[facts.len() - 1];
-                let touches = |fact: &Value, iri: &str| fact["subject"] == iri || fact["object"] == iri;
-                assert!(touches(first, fault_iri) || touches(first, motor), "{path}");
-                assert!(touches(last, item["entity"]["iri"].as_str().unwrap()), "{path}");
-                for fact in facts {
-                    assert!(!fact["provenance"].as_array().unwrap().is_empty(), "{fact}");
-                }
+            continue;
+        }
+        explained += 1;
+        assert!(!paths.is_empty());
+        for path in paths {
+            let facts = path["facts"].as_array().unwrap();
+            let touches = |fact: &Value, iri: &str| fact["subject"] == iri || fact["object"] == iri;
+            assert!(from.iter().any(|f| touches(&facts[0], f)), "{path}");
+            let item_iri = item["entity"]["iri"].as_str().unwrap();
+            assert!(touches(&facts[facts.len() - 1], item_iri), "{path}");
+            for fact in facts {
+                assert!(!fact["provenance"].as_array().unwrap().is_empty(), "{fact}");
             }
         }
     }
-    assert!(explained > 0 && semantic_only > 0, "{explained} explained, {semantic_only} semantic only");
-    server.stop().await;
+    (explained, semantic_only)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -597,12 +694,21 @@ async fn roles_limits_cors_and_errors() {
     let (status, _) = server.graphql_as(Some("wrong"), version, json!({})).await;
     assert_eq!(status, StatusCode::UNAUTHORIZED);
     for path in ["sparql?query=ASK%7B%7D", "metrics"] {
-        let r = client.get(format!("{}/{path}", server.url)).send().await.unwrap();
+        let r = client
+            .get(format!("{}/{path}", server.url))
+            .send()
+            .await
+            .unwrap();
         assert_eq!(r.status(), StatusCode::UNAUTHORIZED, "{path}");
         assert!(r.headers().contains_key("www-authenticate"));
     }
     assert_eq!(
-        client.get(format!("{}/healthz", server.url)).send().await.unwrap().status(),
+        client
+            .get(format!("{}/healthz", server.url))
+            .send()
+            .await
+            .unwrap()
+            .status(),
         StatusCode::OK
     );
 
@@ -610,19 +716,44 @@ async fn roles_limits_cors_and_errors() {
     let data = server.data(Some(&tokens.reader), version, json!({})).await;
     assert!(data["kbVersion"].as_str().unwrap().starts_with("sha256:"));
     let propose = r#"mutation { proposeRelation(fact: { subject: "fm:bearing-wear", predicate: "akg:detectableBy", object: "sensor:coast-down-time", reason: "rundown time shortens with bearing friction" }) { kbVersion } }"#;
-    assert_eq!(server.error_code(Some(&tokens.reader), propose, json!({})).await, "FORBIDDEN");
+    assert_eq!(
+        server
+            .error_code(Some(&tokens.reader), propose, json!({}))
+            .await,
+        "FORBIDDEN"
+    );
     let reindex = "mutation { reindex }";
-    assert_eq!(server.error_code(Some(&tokens.curator), reindex, json!({})).await, "FORBIDDEN");
+    assert_eq!(
+        server
+            .error_code(Some(&tokens.curator), reindex, json!({}))
+            .await,
+        "FORBIDDEN"
+    );
     let data = server.data(Some(&tokens.admin), reindex, json!({})).await;
-    assert_eq!(data["reindex"], 0, "nothing to re-embed: the index is in line");
+    assert_eq!(
+        data["reindex"], 0,
+        "nothing to re-embed: the index is in line"
+    );
 
     // Limits: an over-deep query, an oversized body, a SPARQL result over the limit.
     let deep = r#"{ entity(iri: "fm:bearing-wear") { ... on FailureMode { sensors { entity { ... on Sensor { failureModes { entity { iri } } } } } } } }"#;
-    let (_, body) = server.graphql_as(Some(&tokens.reader), deep, json!({})).await;
-    assert!(body["errors"][0]["message"].as_str().unwrap().contains("nested too deep"), "{body}");
+    let (_, body) = server
+        .graphql_as(Some(&tokens.reader), deep, json!({}))
+        .await;
+    assert!(
+        body["errors"][0]["message"]
+            .as_str()
+            .unwrap()
+            .contains("nested too deep"),
+        "{body}"
+    );
     let big = "x".repeat(10_000);
     let (status, _) = server
-        .graphql_as(Some(&tokens.reader), &format!("{{ kbVersion }} # {big}"), json!({}))
+        .graphql_as(
+            Some(&tokens.reader),
+            &format!("{{ kbVersion }} # {big}"),
+            json!({}),
+        )
         .await;
     assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE);
     let code = server
@@ -634,7 +765,11 @@ async fn roles_limits_cors_and_errors() {
         .await;
     assert_eq!(code, "TOO_MANY_RESULTS");
     let code = server
-        .error_code(Some(&tokens.reader), r#"{ sparql(query: "SELECT WHERE {") }"#, json!({}))
+        .error_code(
+            Some(&tokens.reader),
+            r#"{ sparql(query: "SELECT WHERE {") }"#,
+            json!({}),
+        )
         .await;
     assert_eq!(code, "BAD_REQUEST");
 
@@ -647,7 +782,10 @@ async fn roles_limits_cors_and_errors() {
             .send()
     };
     let allowed = preflight("https://app.example").await.unwrap();
-    assert_eq!(allowed.headers()["access-control-allow-origin"], "https://app.example");
+    assert_eq!(
+        allowed.headers()["access-control-allow-origin"],
+        "https://app.example"
+    );
     let other = preflight("https://evil.example").await.unwrap();
     assert!(!other.headers().contains_key("access-control-allow-origin"));
     server.stop().await;
@@ -670,10 +808,19 @@ async fn curation_is_visible_in_sparql_and_search_and_invalid_edits_change_nothi
         "definition": "short", "reason": "test" } });
     let (_, body) = server.graphql_as(curator, add, invalid).await;
     assert_eq!(body["errors"][0]["extensions"]["code"], "INVALID", "{body}");
-    assert!(body["errors"][0]["message"].as_str().unwrap().contains("definition"), "{body}");
+    assert!(
+        body["errors"][0]["message"]
+            .as_str()
+            .unwrap()
+            .contains("definition"),
+        "{body}"
+    );
     assert_eq!(snapshot(&server.kb), before);
     assert_eq!(server.services.index.len().await.unwrap(), rows_before);
-    assert_eq!(server.data(None, "{ kbVersion }", json!({})).await["kbVersion"], v0);
+    assert_eq!(
+        server.data(None, "{ kbVersion }", json!({})).await["kbVersion"],
+        v0
+    );
 
     // A new sensor: in SPARQL with its provenance, and in search.
     let definition = "The number of wear particles per millilitre of lubricating oil counted by an inline optical particle counter, whose rise reveals abrasive wear of bearings and gears.";
@@ -684,7 +831,10 @@ async fn curation_is_visible_in_sparql_and_search_and_invalid_edits_change_nothi
     let added = server.data(curator, add, valid).await["addEntity"].clone();
     assert_ne!(added["kbVersion"], v0);
     assert_eq!(added["previousVersion"], v0);
-    assert_eq!(added["reembedded"], 1, "only the new entity is embedded: {added}");
+    assert_eq!(
+        added["reembedded"], 1,
+        "only the new entity is embedded: {added}"
+    );
     let iri = "https://w3id.org/assetkg/kb/sensor/oil-particle-count";
     let rows = server
         .select(&format!(
@@ -707,24 +857,45 @@ async fn curation_is_visible_in_sparql_and_search_and_invalid_edits_change_nothi
     // the text itself finds it with cosine ~1.
     let text = search["search"][0]["text"].as_str().unwrap().to_owned();
     let vector = server
-        .data(None, SEARCH, json!({ "text": text, "mode": "VECTOR", "kinds": ["SENSOR"] }))
+        .data(
+            None,
+            SEARCH,
+            json!({ "text": text, "mode": "VECTOR", "kinds": ["SENSOR"] }),
+        )
         .await;
     assert_eq!(vector["search"][0]["iri"], iri);
     assert!(vector["search"][0]["score"].as_f64().unwrap() > 0.999);
 
     // A proposed fact, then vetted: its provenance and status follow, and the entities whose
     // documents changed are re-embedded; afterwards the index matches the KB exactly.
-    let fact = |reason: &str| json!({ "fact": {
-        "subject": "fm:bearing-wear", "predicate": "akg:detectableBy", "object": "sensor:oil-particle-count", "reason": reason } });
+    let fact = |reason: &str| {
+        json!({ "fact": {
+        "subject": "fm:bearing-wear", "predicate": "akg:detectableBy", "object": "sensor:oil-particle-count", "reason": reason } })
+    };
     let proposed = server
-        .data(curator, "mutation($fact: FactInput!) { proposeRelation(fact: $fact) { kbVersion affected } }", fact("particles come from wearing bearings"))
+        .data(
+            curator,
+            "mutation($fact: FactInput!) { proposeRelation(fact: $fact) { kbVersion affected } }",
+            fact("particles come from wearing bearings"),
+        )
         .await;
-    assert!(proposed["proposeRelation"]["affected"].as_array().unwrap().iter().any(|a| a == iri));
+    assert!(proposed["proposeRelation"]["affected"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|a| a == iri));
     let relation = r#"{ entity(iri: "sensor:oil-particle-count") { ... on Sensor { failureModes { vettingStatus provenance { vettingStatus } entity { iri } } } } }"#;
     let read = server.data(None, relation, json!({})).await;
-    assert_eq!(read["entity"]["failureModes"][0]["vettingStatus"], "proposed");
+    assert_eq!(
+        read["entity"]["failureModes"][0]["vettingStatus"],
+        "proposed"
+    );
     server
-        .data(curator, "mutation($fact: FactInput!) { vetFact(fact: $fact) { kbVersion } }", fact("confirmed by the reliability team"))
+        .data(
+            curator,
+            "mutation($fact: FactInput!) { vetFact(fact: $fact) { kbVersion } }",
+            fact("confirmed by the reliability team"),
+        )
         .await;
     let read = server.data(None, relation, json!({})).await;
     assert_eq!(read["entity"]["failureModes"][0]["vettingStatus"], "vetted");
@@ -739,7 +910,11 @@ async fn curation_is_visible_in_sparql_and_search_and_invalid_edits_change_nothi
 
     // The version log and a diff between the first and the last version.
     let versions = server
-        .data(None, "{ kbVersions(last: 3) { sequence id agent action reason added removed } }", json!({}))
+        .data(
+            None,
+            "{ kbVersions(last: 3) { sequence id agent action reason added removed } }",
+            json!({}),
+        )
         .await;
     let versions = versions["kbVersions"].as_array().unwrap();
     assert_eq!(versions.len(), 3);
@@ -747,10 +922,19 @@ async fn curation_is_visible_in_sparql_and_search_and_invalid_edits_change_nothi
     let first = versions[0]["id"].as_str().unwrap();
     let last = versions[2]["id"].as_str().unwrap();
     let diff = server
-        .data(None, "query($a: String!, $b: String!) { kbDiff(from: $a, to: $b) }", json!({ "a": first, "b": last }))
+        .data(
+            None,
+            "query($a: String!, $b: String!) { kbDiff(from: $a, to: $b) }",
+            json!({ "a": first, "b": last }),
+        )
         .await;
     let patch = diff["kbDiff"].as_str().unwrap();
-    assert!(patch.lines().any(|l| l.starts_with("A ") && l.contains("detectableBy") && l.contains("oil-particle-count")), "{patch}");
+    assert!(
+        patch.lines().any(|l| l.starts_with("A ")
+            && l.contains("detectableBy")
+            && l.contains("oil-particle-count")),
+        "{patch}"
+    );
     server.stop().await;
 }
 

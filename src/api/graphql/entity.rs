@@ -61,8 +61,13 @@ pub async fn relation_edges(
     let predicate = predicate.map(|p| crate::vocab::expand(&p));
     blocking(move || {
         let headers = services.graph_headers()?;
-        let relations =
-            facts::relations(&services.kb, &headers, &iri, predicate.as_deref(), direction)?;
+        let relations = facts::relations(
+            &services.kb,
+            &headers,
+            &iri,
+            predicate.as_deref(),
+            direction,
+        )?;
         let others: Vec<String> = relations.iter().map(|r| r.other.clone()).collect();
         let summaries = facts::entity_summaries(&services.kb, &others)?;
         Ok(relations

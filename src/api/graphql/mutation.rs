@@ -156,10 +156,7 @@ impl MutationRoot {
     }
 }
 
-fn relation(
-    fact: FactInput,
-    make: impl FnOnce(String, String, String) -> Edit,
-) -> (Edit, String) {
+fn relation(fact: FactInput, make: impl FnOnce(String, String, String) -> Edit) -> (Edit, String) {
     (make(fact.subject, fact.predicate, fact.object), fact.reason)
 }
 
@@ -195,7 +192,7 @@ async fn apply(ctx: &Context<'_>, edit: Edit, reason: String) -> Result<EditResu
         reason,
     };
     let kb_services = services.clone();
-    let outcome = blocking(move || Ok(kb_services.kb.apply_edit(&request)?)).await?;
+    let outcome = blocking(move || kb_services.kb.apply_edit(&request)).await?;
     let reembedded = services.refresh_index().await?;
     services.metrics.edit(reembedded);
     Ok(EditResult {

@@ -225,7 +225,10 @@ impl QueryRoot {
     ) -> Result<Connection<String, Entity>> {
         let services = ctx.data::<Arc<Services>>()?.clone();
         if !(1..=100).contains(&first) {
-            return Err(client_error("BAD_REQUEST", "first must be between 1 and 100"));
+            return Err(client_error(
+                "BAD_REQUEST",
+                "first must be between 1 and 100",
+            ));
         }
         let after = after.map(|cursor| decode_cursor(&cursor)).transpose()?;
         let assets_of = match asset {
@@ -241,7 +244,7 @@ impl QueryRoot {
         };
         let kb_services = services.clone();
         let (iris, more) =
-            blocking(move || Ok(facts::list_entities(&kb_services.kb, &request)?)).await?;
+            blocking(move || facts::list_entities(&kb_services.kb, &request)).await?;
         let entities = load_entities(ctx, iris.clone()).await?;
         let mut connection = Connection::new(after.is_some(), more);
         for entity in entities {
@@ -305,7 +308,9 @@ impl QueryRoot {
         task: Task,
         #[graphql(desc = "Free text naming the query entity, or its IRI / prefixed name.")]
         query: String,
-        #[graphql(desc = "The equipment class the question is about (IRI, prefixed name or label).")]
+        #[graphql(
+            desc = "The equipment class the question is about (IRI, prefixed name or label)."
+        )]
         asset: Option<String>,
         #[graphql(default = 10)] limit: i32,
     ) -> Result<Recommendation> {
@@ -372,9 +377,7 @@ impl QueryRoot {
             _ => OutputFormat::Json,
         };
         let mut out = Vec::new();
-        outcome
-            .write(format, &mut out)
-            .map_err(super::kb_error)?;
+        outcome.write(format, &mut out).map_err(super::kb_error)?;
         let text = String::from_utf8_lossy(&out).into_owned();
         Ok(Json(if format == OutputFormat::Json {
             serde_json::from_str(&text).map_err(super::internal)?
@@ -386,13 +389,13 @@ impl QueryRoot {
     /// The current KB version id (`sha256:` of the canonical asserted facts).
     async fn kb_version(&self, ctx: &Context<'_>) -> Result<String> {
         let services = ctx.data::<Arc<Services>>()?.clone();
-        blocking(move || Ok(services.kb.current_version()?)).await
+        blocking(move || services.kb.current_version()).await
     }
 
     /// Every committed version, oldest first (`last` keeps the newest ones).
     async fn kb_versions(&self, ctx: &Context<'_>, last: Option<i32>) -> Result<Vec<KbVersion>> {
         let services = ctx.data::<Arc<Services>>()?.clone();
-        let records = blocking(move || Ok(services.kb.versions()?)).await?;
+        let records = blocking(move || services.kb.versions()).await?;
         let skip = match last {
             Some(n) if n >= 0 => records.len().saturating_sub(n as usize),
             _ => 0,
@@ -436,9 +439,14 @@ fn checked_limit(services: &Services, limit: i32) -> Result<usize> {
 async fn resolve(services: &Arc<Services>, name: String) -> Result<String> {
     let services = services.clone();
     let wanted = name.clone();
-    blocking(move || Ok(resolve_asset(&services.kb, &wanted)?))
+    blocking(move || resolve_asset(&services.kb, &wanted))
         .await?
-        .ok_or_else(|| client_error("NOT_FOUND", format!("no equipment class is called {name:?}")))
+        .ok_or_else(|| {
+            client_error(
+                "NOT_FOUND",
+                format!("no equipment class is called {name:?}"),
+            )
+        })
 }
 
 fn encode_cursor(iri: &str) -> String {
