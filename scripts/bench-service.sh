@@ -3,10 +3,13 @@
 # concurrency 32 for 30 s each with the `oha` load generator (crates.io), against a server over
 # the bundled KB on this machine, next to the single-core query-embedding limit measured in the
 # same run (examples/embed_rate.rs pinned to core 0). Writes docs/service-bench.{md,json}.
+# Server and embedding probe are release builds, as deployed (the first release build of the
+# dependencies takes about an hour on two cores; `make run` and the tests use the dev profile).
 #
 # Usage: ./scripts/bench-service.sh   [CONCURRENCY=32 DURATION=30s MODEL=models/assetkg-minilm]
 set -euo pipefail
 cd "$(dirname "$0")/.."
+BIN=target/release/assetkg
 source scripts/lib-server.sh
 
 OHA_VERSION=1.16.0
@@ -22,7 +25,7 @@ export MODEL
 step() { echo "bench-service: $*"; }
 
 step "[1/6] build, models, oha $OHA_VERSION"
-cargo build --bins --example embed_rate
+cargo build --release --bins --example embed_rate
 ./scripts/fetch-models.sh
 if [ "$("$TOOLS/bin/oha" --version 2>/dev/null | awk '{print $2}')" != "$OHA_VERSION" ]; then
   cargo install oha --version "$OHA_VERSION" --locked --root "$TOOLS"
@@ -30,7 +33,7 @@ fi
 OHA="$TOOLS/bin/oha"
 
 step "[2/6] single-core embedding limit (${MODEL:-base model})"
-EMBED=$(taskset -c 0 target/debug/examples/embed_rate --model "${MODEL:-models/all-MiniLM-L6-v2}" --seconds 10)
+EMBED=$(taskset -c 0 target/release/examples/embed_rate --model "${MODEL:-models/all-MiniLM-L6-v2}" --seconds 10)
 echo "$EMBED"
 
 step "[3/6] server over the bundled KB"
@@ -76,7 +79,7 @@ run() {
       exit 1
     fi
   done < <(awk 'NR % 16 == 1' "$lines")
-  "$OHA" --no-tui --output-format json -z "$DURATION" -c "$CONCURRENCY" -m POST \
+  "$OHA" --no-tui --output-format json -z "$DURATION" -w -c "$CONCURRENCY" -m POST \
     -H 'content-type: application/json' -Z "$lines" "$SERVER_URL/graphql" > "$DATA/$name.json"
 }
 
@@ -120,7 +123,7 @@ json.dump(report, open(f"{out}.json", "w"), indent=2)
 lines = [
     "# Service load benchmark",
     "",
-    f"`./scripts/bench-service.sh` on {report['date']}: {report['cores']} cores ({cpu}), one `assetkg serve`",
+    f"`./scripts/bench-service.sh` on {report['date']}: {report['cores']} cores ({cpu}), one `assetkg serve` (release build)",
     f"over the bundled KB (embedded Oxigraph + LanceDB index, model `{embed['model']}`), load from",
     f"`oha` at concurrency {concurrency} for {duration} per operation (GraphQL POST; the bodies cycle through",
     "64 distinct search texts and one FM2S recommendation per judged (failure mode, asset) pair; the",

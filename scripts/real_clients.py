@@ -91,10 +91,18 @@ with client(reader_token) as session:
     page = session.execute(gql("{ entities(kind: FAILURE_MODE, first: 3) { pageInfo { hasNextPage endCursor } edges { node { iri } } } }"))
     check("gql cursor pagination", page["entities"]["pageInfo"]["hasNextPage"] and len(page["entities"]["edges"]) == 3)
 
+# A sensor not yet linked to bearing wear, found with SPARQLWrapper.
+sparql.setReturnFormat(JSON)
+sparql.setQuery("""PREFIX akg: <https://w3id.org/assetkg/ontology#>
+    SELECT ?s WHERE { ?s a akg:Sensor FILTER NOT EXISTS {
+      <https://w3id.org/assetkg/kb/failure-mode/bearing-wear> akg:detectableBy ?s } } ORDER BY ?s LIMIT 1""")
+unlinked = sparql.queryAndConvert()["results"]["bindings"][0]["s"]["value"]
+
 with client(curator_token) as session:
     edit = session.execute(gql("""
-        mutation { proposeRelation(fact: { subject: "fm:bearing-wear", predicate: "akg:detectableBy",
-            object: "sensor:coast-down-time", reason: "real-clients script" }) { kbVersion previousVersion } }"""))
+        mutation Propose($object: String!) { proposeRelation(fact: { subject: "fm:bearing-wear",
+            predicate: "akg:detectableBy", object: $object, reason: "real-clients script" }) {
+            kbVersion previousVersion } }"""), variable_values={"object": unlinked})
     check("gql mutation by a curator", edit["proposeRelation"]["kbVersion"] != edit["proposeRelation"]["previousVersion"])
 
 print("all client checks passed")

@@ -66,7 +66,7 @@ pub struct Limits {
 impl Default for Limits {
     fn default() -> Self {
         Self {
-            graphql_depth: 12,
+            graphql_depth: 16,
             graphql_complexity: 5_000,
             body_bytes: 1 << 20,
             request_timeout_s: 30.0,

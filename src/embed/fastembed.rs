@@ -77,7 +77,13 @@ impl FastEmbedder {
             tokenizer_config_file: read("tokenizer_config.json")?,
         };
         let user_model = UserDefinedEmbeddingModel::new(onnx, files).with_pooling(Pooling::Mean);
-        let options = InitOptionsUserDefined::new().with_max_length(model.max_seq_length);
+        // ONNX Runtime's intra-op threads busy-wait for work by default: between the short
+        // calls of a server (one batch of query texts at a time) they burned half of both
+        // cores while LanceDB waited for CPU (perf, search at concurrency 32). Sleeping
+        // threads cost batch embedding nothing measurable (docs/benchmarks.md).
+        let options = InitOptionsUserDefined::new()
+            .with_max_length(model.max_seq_length)
+            .with_session_config("session.intra_op.allow_spinning", "0");
         let inner = TextEmbedding::try_new_from_user_defined(user_model, options)
             .map_err(|e| EmbedError::Runtime(e.to_string()))?;
         Ok(Self {

@@ -39,7 +39,15 @@ pub struct EntityIndex {
     /// The table version whose model id was last checked, and that id: a search of the same
     /// version with the same model skips reading the id again (a query of its own).
     checked_model: std::sync::Mutex<Option<(u64, String)>>,
+    /// The table handle searches reuse (opening it reads the manifest and costs more than a
+    /// small search); dropped by every sync so the next search opens the new version.
+    reader: std::sync::Mutex<Option<Table>>,
 }
+
+/// How stale a reused table handle may be with respect to writes by other processes: reads
+/// check for a newer version when this much time has passed since the last check. Writes by
+/// this process are seen at once (a sync drops the handle).
+pub const READ_CONSISTENCY: std::time::Duration = std::time::Duration::from_secs(1);
 
 impl std::fmt::Debug for EntityIndex {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -54,6 +62,7 @@ impl EntityIndex {
     /// created by the first [`Self::sync`].
     pub async fn open(uri: &str) -> IndexResult<Self> {
         let db = lancedb::connect(uri)
+            .read_consistency_interval(READ_CONSISTENCY)
             .execute()
             .await
             .map_err(|source| IndexError::Open {
@@ -64,6 +73,7 @@ impl EntityIndex {
             uri: uri.to_owned(),
             db,
             checked_model: std::sync::Mutex::new(None),
+            reader: std::sync::Mutex::new(None),
         })
     }
 
@@ -114,7 +124,7 @@ impl EntityIndex {
         vector: Option<&QueryVector>,
     ) -> IndexResult<Vec<Hit>> {
         request.validate()?;
-        let Some(table) = self.table().await? else {
+        let Some(table) = self.reader().await? else {
             return Ok(Vec::new());
         };
         if request.limit == 0 {
@@ -247,6 +257,25 @@ impl EntityIndex {
             *cache = Some((version, model_id.to_owned()));
         }
         Ok(())
+    }
+
+    /// The reused table handle for searches, opened when there is none.
+    async fn reader(&self) -> IndexResult<Option<Table>> {
+        if let Some(table) = self.reader.lock().ok().and_then(|t| t.clone()) {
+            return Ok(Some(table));
+        }
+        let table = self.table().await?;
+        if let (Some(table), Ok(mut slot)) = (&table, self.reader.lock()) {
+            *slot = Some(table.clone());
+        }
+        Ok(table)
+    }
+
+    /// Drops the reused handle (after a write).
+    fn drop_reader(&self) {
+        if let Ok(mut slot) = self.reader.lock() {
+            *slot = None;
+        }
     }
 
     /// The table, or `None` before the first sync.
