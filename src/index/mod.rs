@@ -106,12 +106,20 @@ impl EntityIndex {
         embedder: &dyn Embedder,
     ) -> IndexResult<Vec<Hit>> {
         request.validate()?;
+        // Nothing to search before the first sync, and nothing to compare with vectors of
+        // another model: do not embed for nothing.
+        let Some(table) = self.reader().await? else {
+            return Ok(Vec::new());
+        };
         let vector = match request.mode {
             SearchMode::Lexical => None,
-            SearchMode::Vector | SearchMode::Hybrid => Some(QueryVector {
-                model_id: embedder.model_id().to_owned(),
-                vector: embed_query(embedder, &request.text)?,
-            }),
+            SearchMode::Vector | SearchMode::Hybrid => {
+                self.check_model(&table, embedder.model_id()).await?;
+                Some(QueryVector {
+                    model_id: embedder.model_id().to_owned(),
+                    vector: embed_query(embedder, &request.text)?,
+                })
+            }
         };
         self.search_embedded(request, vector.as_ref()).await
     }
