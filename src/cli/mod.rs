@@ -190,6 +190,23 @@ enum Command {
         #[arg(long, value_enum, default_value_t = Backend::Fastembed)]
         backend: Backend,
     },
+    /// The version log: one line per commit (load or curation edit), oldest first.
+    Versions {
+        /// Print as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// The changes between two KB versions (ids `sha256:…` or sequence numbers), as an RDF
+    /// Patch (default) or JSON.
+    Diff {
+        /// The older version.
+        from: String,
+        /// The newer version.
+        to: String,
+        /// Print JSON (added and removed N-Quads) instead of an RDF Patch.
+        #[arg(long)]
+        json: bool,
+    },
     /// Create a bearer token: prints the token once and the configuration entry (with its
     /// SHA-256 only) to paste into the service configuration.
     Token {
@@ -402,6 +419,37 @@ pub fn run(args: Args) -> Result<ExitCode> {
             let embedder = load_embedder(backend, &config.model_dir, &config.ort_dylib)
                 .with_context(|| format!("loading the model in {}", config.model_dir.display()))?;
             serve(open()?, &config.index_uri, embedder.into(), service, &bind)?
+        }
+        Command::Versions { json } => {
+            let versions = open()?.versions()?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&versions)?);
+            } else {
+                let mut table = comfy_table::Table::new();
+                table.load_preset(comfy_table::presets::UTF8_BORDERS_ONLY);
+                table.set_header(["#", "time", "agent", "action", "+", "−", "version", "reason"]);
+                for v in &versions {
+                    table.add_row([
+                        v.seq.to_string(),
+                        v.time.clone(),
+                        v.agent_label.clone(),
+                        v.action.clone(),
+                        v.added.to_string(),
+                        v.removed.to_string(),
+                        v.id.chars().take(19).collect(),
+                        v.reason.chars().take(60).collect(),
+                    ]);
+                }
+                println!("{table}");
+            }
+        }
+        Command::Diff { from, to, json } => {
+            let diff = open()?.diff(&from, &to)?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&diff)?);
+            } else {
+                print!("{}", diff.to_rdf_patch());
+            }
         }
         Command::Token { name, role } => {
             let (token, digest) = assetkg::api::auth::new_token();
