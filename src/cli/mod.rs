@@ -427,7 +427,9 @@ pub fn run(args: Args) -> Result<ExitCode> {
             } else {
                 let mut table = comfy_table::Table::new();
                 table.load_preset(comfy_table::presets::UTF8_BORDERS_ONLY);
-                table.set_header(["#", "time", "agent", "action", "+", "−", "version", "reason"]);
+                table.set_header([
+                    "#", "time", "agent", "action", "+", "−", "version", "reason",
+                ]);
                 for v in &versions {
                     table.add_row([
                         v.seq.to_string(),
