@@ -683,6 +683,7 @@ async fn roles_limits_cors_and_errors() {
     service.limits.graphql_depth = 4;
     service.limits.body_bytes = 4096;
     service.limits.sparql_max_results = 10;
+    service.limits.sparql_timeout_s = 0.2;
     service.cors_origins = vec!["https://app.example".into()];
     let server = Server::start(service).await;
     let client = &server.client;
@@ -772,6 +773,15 @@ async fn roles_limits_cors_and_errors() {
         )
         .await;
     assert_eq!(code, "BAD_REQUEST");
+    // A query over the square of the store (10⁹ pairs) is cancelled at the time limit.
+    let square = r#"{ sparql(query: "SELECT (COUNT(*) AS ?n) WHERE { ?a ?b ?c . ?d ?e ?f }") }"#;
+    let code = tokio::time::timeout(
+        std::time::Duration::from_secs(60),
+        server.error_code(Some(&tokens.reader), square, json!({})),
+    )
+    .await
+    .expect("the query was not cancelled");
+    assert_eq!(code, "TIMEOUT");
 
     // CORS: the configured origin only.
     let preflight = |origin: &'static str| {
