@@ -163,14 +163,14 @@ impl EntityIndex {
                 // limit (so a hit ranked low by one half but high by the other survives),
                 // and the score is the plain documented RRF sum, independent of how a
                 // reranker normalises BM25 and distances between releases.
+                // The two halves run concurrently.
                 let depth = request.limit.saturating_mul(4);
-                let vector = self
-                    .vector_search(&table, needs_vector()?, filter.as_deref(), depth)
-                    .await?;
-                let lexical = self
-                    .lexical_search(&table, &request.text, filter.as_deref(), depth)
-                    .await?;
-                Ok(reciprocal_rank_fusion(&[vector, lexical], request.limit))
+                let query_vector = needs_vector()?;
+                let (vector, lexical) = futures::join!(
+                    self.vector_search(&table, query_vector, filter.as_deref(), depth),
+                    self.lexical_search(&table, &request.text, filter.as_deref(), depth)
+                );
+                Ok(reciprocal_rank_fusion(&[vector?, lexical?], request.limit))
             }
         }
     }
