@@ -6,16 +6,23 @@
 # Server and embedding probe are release builds, as deployed (the first release build of the
 # dependencies takes about an hour on two cores; `make run` and the tests use the dev profile).
 #
-# Usage: ./scripts/bench-service.sh   [CONCURRENCY=32 DURATION=30s MODEL=models/assetkg-minilm]
+# Usage: ./scripts/bench-service.sh   [CONCURRENCY=32 DURATION=30s MODEL=models/assetkg-minilm
+#                                      PROFILE=release|dev]
 set -euo pipefail
 cd "$(dirname "$0")/.."
-BIN=target/release/assetkg
+PROFILE=${PROFILE:-release}
+case "$PROFILE" in
+  release) BUILD_DIR=target/release ;;
+  dev) BUILD_DIR=target/debug ;;
+  *) echo "PROFILE must be release or dev" >&2; exit 2 ;;
+esac
+BIN=$BUILD_DIR/assetkg
 source scripts/lib-server.sh
 
 OHA_VERSION=1.16.0
 CONCURRENCY=${CONCURRENCY:-32}
 DURATION=${DURATION:-30s}
-OUT=docs/service-bench
+OUT=${OUT:-docs/service-bench}
 TOOLS=target/tools
 if [ -z "${MODEL:-}" ] && [ -f models/assetkg-minilm/model.safetensors ]; then
   MODEL=models/assetkg-minilm
@@ -25,7 +32,7 @@ export MODEL
 step() { echo "bench-service: $*"; }
 
 step "[1/6] build, models, oha $OHA_VERSION"
-cargo build --release --bins --example embed_rate
+[ "${SKIP_BUILD:-}" = 1 ] || cargo build --profile "$PROFILE" --bins --example embed_rate
 ./scripts/fetch-models.sh
 if [ "$("$TOOLS/bin/oha" --version 2>/dev/null | awk '{print $2}')" != "$OHA_VERSION" ]; then
   cargo install oha --version "$OHA_VERSION" --locked --root "$TOOLS"
@@ -33,7 +40,7 @@ fi
 OHA="$TOOLS/bin/oha"
 
 step "[2/6] single-core embedding limit (${MODEL:-base model})"
-EMBED=$(taskset -c 0 target/release/examples/embed_rate --model "${MODEL:-models/all-MiniLM-L6-v2}" --seconds 10)
+EMBED=$(taskset -c 0 "$BUILD_DIR/examples/embed_rate" --model "${MODEL:-models/all-MiniLM-L6-v2}" --seconds 10)
 echo "$EMBED"
 
 step "[3/6] server over the bundled KB"
@@ -89,9 +96,9 @@ step "[5/6] recommend: concurrency $CONCURRENCY for $DURATION"
 run recommend "$DATA/recommend.lines"
 
 step "[6/6] report $OUT.{md,json}"
-python3 - "$DATA" "$EMBED" "$CONCURRENCY" "$DURATION" "$OUT" <<'PY'
+python3 - "$DATA" "$EMBED" "$CONCURRENCY" "$DURATION" "$OUT" "$PROFILE" <<'PY'
 import json, platform, subprocess, sys, datetime
-data, embed, concurrency, duration, out = sys.argv[1:6]
+data, embed, concurrency, duration, out, profile = sys.argv[1:7]
 embed = json.loads(embed)
 rows = []
 for name in ["search", "recommend"]:
@@ -113,7 +120,7 @@ cpu = subprocess.run(["sh", "-c", "grep -m1 'model name' /proc/cpuinfo | cut -d:
 report = {
     "date": datetime.date.today().isoformat(),
     "cpu": cpu, "cores": subprocess.run(["nproc"], capture_output=True, text=True).stdout.strip(),
-    "concurrency": int(concurrency), "duration": duration,
+    "concurrency": int(concurrency), "duration": duration, "profile": profile,
     "model": embed["model"],
     "single_core_embedding_limit_qps": embed["queries_per_second"],
     "single_query_embedding_p50_ms": embed["p50_ms"],
@@ -123,7 +130,7 @@ json.dump(report, open(f"{out}.json", "w"), indent=2)
 lines = [
     "# Service load benchmark",
     "",
-    f"`./scripts/bench-service.sh` on {report['date']}: {report['cores']} cores ({cpu}), one `assetkg serve` (release build)",
+    f"`./scripts/bench-service.sh` on {report['date']}: {report['cores']} cores ({cpu}), one `assetkg serve` ({profile} build)",
     f"over the bundled KB (embedded Oxigraph + LanceDB index, model `{embed['model']}`), load from",
     f"`oha` at concurrency {concurrency} for {duration} per operation (GraphQL POST; the bodies cycle through",
     "64 distinct search texts and one FM2S recommendation per judged (failure mode, asset) pair; the",
