@@ -12,12 +12,14 @@
 
 use super::descriptions::Descriptions;
 use super::llm::{ChatMessage, ChatRequest, LlmClient, LlmError};
-use crate::kb::{parse_bytes, KbError, KnowledgeBase, QueryOutcome};
+// Times in the canonical xsd:dateTime form the store keeps, so the Turtle file written beside
+// the store holds the very same literal (`…14.120Z` would be stored as `…14.12Z`).
+use crate::kb::{date_time, parse_bytes, KbError, KnowledgeBase, QueryOutcome};
 use crate::vocab::{akg, compact, dct, prov, skos, slug, DESCRIPTION, GRAPH, KB, PREFIXES, RUN};
 use chrono::{DateTime, SecondsFormat, Utc};
 use indicatif::ProgressBar;
 use oxigraph::io::{RdfFormat, RdfSerializer};
-use oxigraph::model::vocab::{rdf, xsd};
+use oxigraph::model::vocab::rdf;
 use oxigraph::model::{Literal, NamedNode, NamedNodeRef, Term, Triple};
 use serde::Serialize;
 use sha2::{Digest, Sha256};
@@ -685,25 +687,6 @@ fn description_iri(entity: &str, run_id: &str) -> String {
         _ => format!("x-{}", &sha256_hex(entity)[..16]),
     };
     format!("{DESCRIPTION}{local}--{run_id}")
-}
-
-/// An `xsd:dateTime` in its canonical form (fractional seconds without trailing zeros): the
-/// form the store keeps, so the Turtle file written beside it holds the very same literal
-/// (`…14.120Z` would be stored as `…14.12Z`).
-fn date_time(t: DateTime<Utc>) -> Literal {
-    let millis = t.to_rfc3339_opts(SecondsFormat::Millis, true);
-    let canonical = match millis.strip_suffix('Z').and_then(|s| s.split_once('.')) {
-        Some((seconds, fraction)) => {
-            let fraction = fraction.trim_end_matches('0');
-            if fraction.is_empty() {
-                format!("{seconds}Z")
-            } else {
-                format!("{seconds}.{fraction}Z")
-            }
-        }
-        None => millis,
-    };
-    Literal::new_typed_literal(canonical, xsd::DATE_TIME)
 }
 
 fn en(text: &str) -> Literal {

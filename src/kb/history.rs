@@ -248,19 +248,10 @@ fn nquads(quads: &[Quad]) -> KbResult<String> {
 impl KnowledgeBase {
     /// The last record of the version log (sequence 0 and no id when there is none).
     pub(crate) fn head(&self) -> KbResult<Head> {
-        let mut last: Option<(u64, NamedOrBlankNode)> = None;
-        for quad in self.store.quads_for_pattern(
-            None,
-            Some(akg::SEQUENCE),
-            None,
-            Some(HISTORY_GRAPH.into()),
-        ) {
-            let quad = quad?;
-            let seq = sequence_of(&quad)?;
-            if last.as_ref().is_none_or(|(s, _)| seq > *s) {
-                last = Some((seq, quad.subject));
-            }
-        }
+        let last = self
+            .records_by_sequence()?
+            .into_iter()
+            .max_by_key(|(seq, _)| *seq);
         Ok(match last {
             None => Head { seq: 0, id: None },
             Some((seq, subject)) => Head {
@@ -276,6 +267,21 @@ impl KnowledgeBase {
         })
     }
 
+    /// The subject of every record of the version log, with its sequence number.
+    fn records_by_sequence(&self) -> KbResult<Vec<(u64, NamedOrBlankNode)>> {
+        let mut records = Vec::new();
+        for quad in self.store.quads_for_pattern(
+            None,
+            Some(akg::SEQUENCE),
+            None,
+            Some(HISTORY_GRAPH.into()),
+        ) {
+            let quad = quad?;
+            records.push((sequence_of(&quad)?, quad.subject));
+        }
+        Ok(records)
+    }
+
     /// The version id of the KB now: the latest record's, or, for a store without a version
     /// log, computed from the asserted facts.
     pub fn current_version(&self) -> KbResult<String> {
@@ -287,16 +293,7 @@ impl KnowledgeBase {
 
     /// Every record of the version log, oldest first.
     pub fn versions(&self) -> KbResult<Vec<VersionRecord>> {
-        let mut subjects = Vec::new();
-        for quad in self.store.quads_for_pattern(
-            None,
-            Some(akg::SEQUENCE),
-            None,
-            Some(HISTORY_GRAPH.into()),
-        ) {
-            let quad = quad?;
-            subjects.push((sequence_of(&quad)?, quad.subject));
-        }
+        let mut subjects = self.records_by_sequence()?;
         subjects.sort_by_key(|(seq, _)| *seq);
         let mut records: Vec<VersionRecord> = Vec::with_capacity(subjects.len());
         for (seq, subject) in subjects {

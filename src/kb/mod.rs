@@ -27,6 +27,7 @@ mod version;
 pub use curate::{Edit, EditOutcome, EditRequest};
 pub use error::{KbError, KbResult};
 pub use export::ExportFormat;
+pub(crate) use history::date_time;
 pub use history::{VersionDiff, VersionRecord};
 pub use parse::{format_of, parse_bytes, parse_file, ParsedFile};
 pub use query::{OutputFormat, QueryLimits, QueryOutcome};
