@@ -3,7 +3,10 @@
 //! serving embedder and prints JSON with the rate and the per-query latency. Run it pinned to
 //! one core (`taskset -c 0`) to measure the single-core limit.
 //!
-//! Usage: embed_rate [--model DIR] [--seconds N]
+//! With `--batch N` it embeds N queries per call instead (the server batches the texts of
+//! concurrent requests), and the rate counts queries.
+//!
+//! Usage: embed_rate [--model DIR] [--seconds N] [--batch N]
 
 use anyhow::Result;
 use assetkg::embed::{load_embedder, Backend};
@@ -17,6 +20,7 @@ fn arg(name: &str) -> Option<String> {
 fn main() -> Result<()> {
     let model = PathBuf::from(arg("--model").unwrap_or_else(|| "models/all-MiniLM-L6-v2".into()));
     let seconds: f64 = arg("--seconds").map_or(Ok(10.0), |s| s.parse())?;
+    let batch: usize = arg("--batch").map_or(Ok(1), |s| s.parse())?;
     let embedder = load_embedder(
         Backend::Fastembed,
         &model,
@@ -47,11 +51,13 @@ fn main() -> Result<()> {
     let mut done = 0usize;
     let mut latencies = Vec::new();
     while started.elapsed() < Duration::from_secs_f64(seconds) {
-        let q = &queries[done % queries.len()];
+        let texts: Vec<&str> = (done..done + batch)
+            .map(|i| queries[i % queries.len()].as_str())
+            .collect();
         let t = Instant::now();
-        embedder.embed(&[q])?;
+        embedder.embed(&texts)?;
         latencies.push(t.elapsed().as_secs_f64() * 1e3);
-        done += 1;
+        done += batch;
     }
     let elapsed = started.elapsed().as_secs_f64();
     latencies.sort_by(f64::total_cmp);
@@ -62,6 +68,7 @@ fn main() -> Result<()> {
             "queries": done,
             "seconds": elapsed,
             "queries_per_second": done as f64 / elapsed,
+            "batch": batch,
             "p50_ms": p50,
             "model": embedder.model_id(),
         })

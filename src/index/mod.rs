@@ -6,16 +6,19 @@
 //! - [`documents`]: what a row says about an entity, read from the KB;
 //! - [`sync`](EntityIndex::sync): brings the table in line with the documents, embedding only
 //!   what changed;
-//! - [`search`](EntityIndex::search): the three modes, with filters applied in each.
+//! - [`search`](EntityIndex::search): the three modes, with filters applied in each; a small
+//!   table is searched in an in-memory [`view`] of its current version, a large one by LanceDB.
 //!
-//! The index is opened by URI: a local directory, or later an object store (`s3://…`), so the
-//! URI stays a string throughout.
+//! The index is opened by URI: a local directory, or an object store (`s3://…`, shared by
+//! several API replicas), so the URI stays a string throughout.
 
+mod bm25;
 pub mod documents;
 mod error;
 mod rows;
 mod search;
 mod sync;
+mod view;
 
 pub use documents::{
     class_of_kind, entity_documents, kind_of_class, resolve_asset, EntityDoc, KINDS,
@@ -24,6 +27,7 @@ pub use error::{IndexError, IndexResult};
 pub use rows::TABLE;
 pub use search::{reciprocal_rank_fusion, Hit, SearchMode, SearchRequest, RRF_K};
 pub use sync::SyncReport;
+pub use view::DEFAULT_MAX_ROWS as DEFAULT_MEMORY_VIEW_MAX_ROWS;
 
 use crate::embed::Embedder;
 use futures::TryStreamExt;
@@ -31,6 +35,8 @@ use lancedb::index::scalar::FullTextSearchQuery;
 use lancedb::query::{ExecutableQuery, QueryBase, Select};
 use lancedb::{Connection, DistanceType, Table};
 use rows::{col, Columns, HIT_COLUMNS};
+use std::sync::Arc;
+use view::MemoryView;
 
 /// The entity table of one LanceDB database.
 pub struct EntityIndex {
@@ -42,6 +48,29 @@ pub struct EntityIndex {
     /// The table handle searches reuse (opening it reads the manifest and costs more than a
     /// small search); dropped by every sync so the next search opens the new version.
     reader: std::sync::Mutex<Option<Table>>,
+    /// The in-memory view searches use while the table is small, for the version it was read at.
+    view: std::sync::RwLock<Option<ViewState>>,
+    /// Held while a view is being read, so that concurrent searches read it once.
+    view_loading: tokio::sync::Mutex<()>,
+    /// Tables with more rows are searched by LanceDB; 0 turns the view off.
+    view_max_rows: usize,
+}
+
+/// What is known about the in-memory view of one table version.
+#[derive(Clone)]
+enum ViewState {
+    Loaded(Arc<MemoryView>),
+    /// The table had too many rows at this version.
+    TooLarge(u64),
+}
+
+impl ViewState {
+    fn version(&self) -> u64 {
+        match self {
+            Self::Loaded(view) => view.version,
+            Self::TooLarge(version) => *version,
+        }
+    }
 }
 
 /// How stale a reused table handle may be with respect to writes by other processes: reads
@@ -61,7 +90,16 @@ impl EntityIndex {
     /// Opens the database at `uri` (a directory, created when missing). The table itself is
     /// created by the first [`Self::sync`].
     pub async fn open(uri: &str) -> IndexResult<Self> {
+        Self::open_with(uri, &[]).await
+    }
+
+    /// Opens the database at `uri` — a directory or an object store URI such as
+    /// `s3://bucket/path` — with LanceDB storage options (for S3: `aws_endpoint`,
+    /// `aws_region`, `aws_access_key_id`, `aws_secret_access_key`, `allow_http`…; options not
+    /// given are read from the `AWS_*` environment variables by LanceDB).
+    pub async fn open_with(uri: &str, storage_options: &[(String, String)]) -> IndexResult<Self> {
         let db = lancedb::connect(uri)
+            .storage_options(storage_options.iter().cloned())
             .read_consistency_interval(READ_CONSISTENCY)
             .execute()
             .await
@@ -74,7 +112,16 @@ impl EntityIndex {
             db,
             checked_model: std::sync::Mutex::new(None),
             reader: std::sync::Mutex::new(None),
+            view: std::sync::RwLock::new(None),
+            view_loading: tokio::sync::Mutex::new(()),
+            view_max_rows: view::DEFAULT_MAX_ROWS,
         })
+    }
+
+    /// The same index, searching tables of up to `rows` rows in memory (0: always by LanceDB).
+    pub fn with_memory_view_max_rows(mut self, rows: usize) -> Self {
+        self.view_max_rows = rows;
+        self
     }
 
     /// The URI the index was opened with.
@@ -138,7 +185,6 @@ impl EntityIndex {
         if request.limit == 0 {
             return Ok(Vec::new());
         }
-        let filter = request.filter();
         let needs_vector = || {
             vector.ok_or_else(|| {
                 IndexError::Request(format!(
@@ -147,6 +193,21 @@ impl EntityIndex {
                 ))
             })
         };
+        if let Some(view) = self.memory_view(&table).await? {
+            if request.mode != SearchMode::Lexical {
+                let query = needs_vector()?;
+                if let Some(stored) = view.model_id().filter(|m| *m != query.model_id) {
+                    return Err(IndexError::ModelMismatch {
+                        uri: self.uri.clone(),
+                        table: TABLE.to_owned(),
+                        stored: stored.to_owned(),
+                        query: query.model_id.clone(),
+                    });
+                }
+            }
+            return Ok(view.search(request, vector));
+        }
+        let filter = request.filter();
         match request.mode {
             SearchMode::Vector => {
                 self.vector_search(&table, needs_vector()?, filter.as_deref(), request.limit)
@@ -277,6 +338,55 @@ impl EntityIndex {
             *slot = Some(table.clone());
         }
         Ok(table)
+    }
+
+    /// The in-memory view of the table's current version, read when there is none for it;
+    /// `None` when views are off or the table has too many rows.
+    async fn memory_view(&self, table: &Table) -> IndexResult<Option<Arc<MemoryView>>> {
+        if self.view_max_rows == 0 {
+            return Ok(None);
+        }
+        let version = table
+            .version()
+            .await
+            .map_err(|e| self.table_error("reading the table version", e))?;
+        let current = || {
+            self.view
+                .read()
+                .ok()
+                .and_then(|v| v.clone())
+                .filter(|state| state.version() == version)
+        };
+        let state = match current() {
+            Some(state) => state,
+            None => {
+                let _loading = self.view_loading.lock().await;
+                match current() {
+                    Some(state) => state,
+                    None => {
+                        let rows = table
+                            .count_rows(None)
+                            .await
+                            .map_err(|e| self.table_error("counting rows", e))?;
+                        let state = if rows > self.view_max_rows {
+                            ViewState::TooLarge(version)
+                        } else {
+                            let view = MemoryView::load(table, version, &self.uri).await?;
+                            tracing::debug!(uri = %self.uri, version, rows = view.len(), "in-memory view read");
+                            ViewState::Loaded(Arc::new(view))
+                        };
+                        if let Ok(mut slot) = self.view.write() {
+                            *slot = Some(state.clone());
+                        }
+                        state
+                    }
+                }
+            }
+        };
+        Ok(match state {
+            ViewState::Loaded(view) => Some(view),
+            ViewState::TooLarge(_) => None,
+        })
     }
 
     /// Drops the reused handle (after a write).

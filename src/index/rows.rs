@@ -185,13 +185,22 @@ impl<'a> Columns<'a> {
 
     /// The hits of a search result batch, scored from `score_column` by `score`.
     pub fn hits(&self, score_column: &str, score: impl Fn(f32) -> f32) -> IndexResult<Vec<Hit>> {
+        let scores = self.floats(score_column)?;
+        let mut hits = self.entries()?;
+        for (i, hit) in hits.iter_mut().enumerate() {
+            hit.score = score(scores.value(i));
+        }
+        Ok(hits)
+    }
+
+    /// The rows of a batch as hits with score 0 (the [`HIT_COLUMNS`] only).
+    pub fn entries(&self) -> IndexResult<Vec<Hit>> {
         let iri = self.strings(col::IRI)?;
         let kind = self.strings(col::KIND)?;
         let label = self.strings(col::LABEL)?;
         let text = self.strings(col::TEXT)?;
         let status = self.strings(col::VETTING_STATUS)?;
         let assets = self.string_lists(col::ASSETS)?;
-        let scores = self.floats(score_column)?;
         Ok(assets
             .into_iter()
             .enumerate()
@@ -200,10 +209,30 @@ impl<'a> Columns<'a> {
                 kind: kind.value(i).to_owned(),
                 label: label.value(i).to_owned(),
                 text: text.value(i).to_owned(),
-                score: score(scores.value(i)),
+                score: 0.0,
                 assets,
                 vetting_status: status.value(i).to_owned(),
             })
             .collect())
+    }
+
+    /// A vector column, as one row-major run of floats and the dimension.
+    pub fn vectors(&self, name: &str) -> IndexResult<(Vec<f32>, usize)> {
+        let lists: &FixedSizeListArray = self.column(name, "fixed_size_list<float32>")?;
+        let dim = usize::try_from(lists.value_length())
+            .map_err(|_| self.error(name, "negative vector dimension"))?;
+        let mut floats = Vec::with_capacity(lists.len() * dim);
+        for i in 0..lists.len() {
+            let vector = lists.value(i);
+            let values = vector
+                .as_any()
+                .downcast_ref::<Float32Array>()
+                .ok_or_else(|| self.error(name, "expected float32 vector items"))?;
+            if values.null_count() > 0 || values.len() != dim {
+                return Err(self.error(name, format!("row {i}: a vector with a null item")));
+            }
+            floats.extend_from_slice(values.values());
+        }
+        Ok((floats, dim))
     }
 }

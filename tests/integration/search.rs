@@ -155,3 +155,65 @@ fn filters_hold_in_every_mode() {
         }
     }
 }
+
+/// The in-memory view of the table and LanceDB's own queries rank alike: the same hits in
+/// the same order (up to ties) with the same scores, in every mode and with every filter.
+#[test]
+fn the_in_memory_view_ranks_like_lancedb() {
+    let f = fixture();
+    let (lancedb, dir_uri) = f.runtime.block_on(async {
+        let uri = f.index.uri().to_owned();
+        let lancedb = EntityIndex::open(&uri)
+            .await
+            .expect("open")
+            .with_memory_view_max_rows(0);
+        (lancedb, uri)
+    });
+    let pump = asset("pump");
+    let motor = asset("electric motor");
+    let requests = [
+        SearchRequest::new("bearing wear"),
+        SearchRequest::new("oil debris in the gearbox").kinds(["sensor"]),
+        SearchRequest::new("seal leaking")
+            .kinds(["maintainable_item", "failure_mode"])
+            .asset(pump),
+        SearchRequest::new("winding insulation breakdown")
+            .asset(motor)
+            .limit(20),
+        SearchRequest::new("overheating")
+            .kinds(["failure_mode_class"])
+            .limit(3),
+    ];
+    for base in requests {
+        for mode in [SearchMode::Vector, SearchMode::Lexical, SearchMode::Hybrid] {
+            let request = base.clone().mode(mode);
+            let (memory, stored) = f.runtime.block_on(async {
+                (
+                    f.index.search(&request, fastembed()).await.expect("view"),
+                    lancedb
+                        .search(&request, fastembed())
+                        .await
+                        .expect("lancedb"),
+                )
+            });
+            let what = format!("{dir_uri} {mode:?} {:?}", request.text);
+            assert_eq!(memory.len(), stored.len(), "{what}");
+            assert!(!memory.is_empty(), "{what}");
+            for (i, (m, s)) in memory.iter().zip(&stored).enumerate() {
+                let close = (m.score - s.score).abs() <= 1e-3 * s.score.abs().max(1.0);
+                assert!(
+                    close,
+                    "{what}: rank {i}: {} {} vs {} {}",
+                    m.iri, m.score, s.iri, s.score
+                );
+                if m.iri != s.iri {
+                    // Only a tie may order two hits differently.
+                    let tied = stored
+                        .iter()
+                        .any(|o| o.iri == m.iri && (o.score - m.score).abs() <= 1e-3);
+                    assert!(tied, "{what}: rank {i}: {} vs {}", m.iri, s.iri);
+                }
+            }
+        }
+    }
+}
