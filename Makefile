@@ -11,7 +11,7 @@ FINETUNED = models/assetkg-minilm
 # health at /healthz and /readyz); SERVICE_CONFIG names a service configuration (tokens, limits).
 BIND ?= 127.0.0.1:8080
 
-.PHONY: all build models run test lint fmt kb validate tasks eval-baseline model eval-finetuned ablate bench bench-service real-clients clean
+.PHONY: all build models run test test-servers lint fmt kb validate tasks eval-baseline model eval-finetuned ablate bench bench-service real-clients clean
 
 all: build
 
@@ -35,7 +35,11 @@ run: build models
 	$(BIN) stats
 	$(BIN) $(MODEL_ARG) serve --bind $(BIND) $(if $(SERVICE_CONFIG),--service-config $(SERVICE_CONFIG))
 
-test: models
+# The deployment tests start an Oxigraph server and an S3-compatible server on loopback.
+test-servers:
+	./scripts/fetch-test-servers.sh
+
+test: models test-servers
 	$(CARGO) test --all-targets
 
 lint:

@@ -320,7 +320,7 @@ fn operation_label(query: &str, operation_name: Option<&str>) -> String {
 /// `/metrics`: the Prometheus text format, with the store and index sizes read now.
 async fn metrics_handler(State(state): State<AppState>) -> Response {
     let kb = state.services.kb.clone();
-    let quads = tokio::task::spawn_blocking(move || kb.store().len().unwrap_or(0))
+    let quads = tokio::task::spawn_blocking(move || kb.backend().quad_count().unwrap_or(0))
         .await
         .unwrap_or(0);
     let rows = state.services.index.len().await.unwrap_or(0);

@@ -11,6 +11,7 @@ use assetkg::embed::{load_embedder, Backend};
 use assetkg::index::{
     entity_documents, resolve_asset, EntityIndex, Hit, SearchMode, SearchRequest,
 };
+use assetkg::kb::backend::RemoteSparqlConfig;
 use assetkg::kb::{matrix, ExportFormat, KnowledgeBase, LoadReport, OutputFormat, Violation};
 use clap::{Parser, Subcommand, ValueEnum};
 use std::io::Write;
@@ -44,6 +45,31 @@ pub struct Args {
     /// Entity index location: a LanceDB directory (default DATA_DIR/index).
     #[arg(long, env = "ASSETKG_INDEX_URI", global = true)]
     index_uri: Option<String>,
+    /// A LanceDB storage option for the index, KEY=VALUE, repeatable (for an s3:// index:
+    /// aws_endpoint, aws_region, aws_access_key_id, aws_secret_access_key, allow_http…; the
+    /// AWS_* environment variables are read too).
+    #[arg(long = "index-option", env = "ASSETKG_INDEX_OPTIONS", value_delimiter = ',', value_parser = key_value, global = true, hide_env_values = true)]
+    index_options: Vec<(String, String)>,
+    /// Keep the graph in a SPARQL 1.1 store instead of DATA_DIR/store: its query endpoint
+    /// (e.g. http://localhost:7878/query for an Oxigraph server).
+    #[arg(long, env = "ASSETKG_SPARQL_QUERY_URL", global = true)]
+    sparql_query_url: Option<String>,
+    /// The SPARQL 1.1 update endpoint of that store (default: the query endpoint).
+    #[arg(
+        long,
+        env = "ASSETKG_SPARQL_UPDATE_URL",
+        global = true,
+        requires = "sparql_query_url"
+    )]
+    sparql_update_url: Option<String>,
+    /// The Authorization header sent to that store (e.g. "Bearer TOKEN" or "Basic BASE64").
+    #[arg(
+        long,
+        env = "ASSETKG_SPARQL_AUTHORIZATION",
+        global = true,
+        hide_env_values = true
+    )]
+    sparql_authorization: Option<String>,
     /// Log format.
     #[arg(long, env = "ASSETKG_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text, global = true)]
     pub log_format: LogFormat,
@@ -257,9 +283,22 @@ pub fn run(args: Args) -> Result<ExitCode> {
         args.ort_dylib,
         args.index_uri,
     );
+    let remote_graph = args.sparql_query_url.as_ref().map(|query_url| {
+        let update_url = args
+            .sparql_update_url
+            .clone()
+            .unwrap_or_else(|| query_url.clone());
+        let mut remote = RemoteSparqlConfig::new(query_url.clone(), update_url);
+        remote.authorization = args.sparql_authorization.clone();
+        remote
+    });
     let open = || -> Result<KnowledgeBase> {
-        KnowledgeBase::open(&config.store_dir(), &config.shapes_file())
-            .with_context(|| format!("opening the store in {}", config.store_dir().display()))
+        match &remote_graph {
+            Some(remote) => KnowledgeBase::remote(remote.clone(), &config.shapes_file())
+                .with_context(|| format!("opening the graph at {}", remote.query_url)),
+            None => KnowledgeBase::open(&config.store_dir(), &config.shapes_file())
+                .with_context(|| format!("opening the store in {}", config.store_dir().display())),
+        }
     };
     match args.command {
         Command::ImportMatrix {
@@ -298,7 +337,7 @@ pub fn run(args: Args) -> Result<ExitCode> {
                     KnowledgeBase::in_memory(&config.shapes_file())?,
                     config.bundled_files()?,
                 )
-            } else if config.store_dir().exists() {
+            } else if remote_graph.is_some() || config.store_dir().exists() {
                 (open()?, paths)
             } else {
                 (KnowledgeBase::in_memory(&config.shapes_file())?, paths)
@@ -344,7 +383,7 @@ pub fn run(args: Args) -> Result<ExitCode> {
             let embedder = load_embedder(backend, &config.model_dir, &config.ort_dylib)
                 .with_context(|| format!("loading the model in {}", config.model_dir.display()))?;
             let report = runtime()?.block_on(async {
-                let index = EntityIndex::open(&config.index_uri).await?;
+                let index = EntityIndex::open_with(&config.index_uri, &args.index_options).await?;
                 index.sync(&docs, embedder.as_ref(), !json).await
             })?;
             if json {
@@ -390,7 +429,7 @@ pub fn run(args: Args) -> Result<ExitCode> {
             let embedder = load_embedder(backend, &config.model_dir, &config.ort_dylib)
                 .with_context(|| format!("loading the model in {}", config.model_dir.display()))?;
             let hits = runtime()?.block_on(async {
-                let index = EntityIndex::open(&config.index_uri).await?;
+                let index = EntityIndex::open_with(&config.index_uri, &args.index_options).await?;
                 anyhow::ensure!(
                     !index.is_empty().await?,
                     "the index {} is empty: run `assetkg index` first",
@@ -418,7 +457,14 @@ pub fn run(args: Args) -> Result<ExitCode> {
             };
             let embedder = load_embedder(backend, &config.model_dir, &config.ort_dylib)
                 .with_context(|| format!("loading the model in {}", config.model_dir.display()))?;
-            serve(open()?, &config.index_uri, embedder.into(), service, &bind)?
+            serve(
+                open()?,
+                &config.index_uri,
+                &args.index_options,
+                embedder.into(),
+                service,
+                &bind,
+            )?
         }
         Command::Versions { json } => {
             let versions = open()?.versions()?;
@@ -492,12 +538,13 @@ pub fn run(args: Args) -> Result<ExitCode> {
 fn serve(
     kb: KnowledgeBase,
     index_uri: &str,
+    index_options: &[(String, String)],
     embedder: std::sync::Arc<dyn assetkg::embed::Embedder>,
     service: ServiceConfig,
     bind: &str,
 ) -> Result<()> {
     runtime()?.block_on(async {
-        let index = EntityIndex::open(index_uri).await?;
+        let index = EntityIndex::open_with(index_uri, index_options).await?;
         let services =
             assetkg::api::Services::start(std::sync::Arc::new(kb), index, embedder, service)
                 .await?;
@@ -513,6 +560,16 @@ fn serve(
         tracing::info!("stopped");
         Ok(())
     })
+}
+
+/// `KEY=VALUE` as a pair.
+fn key_value(text: &str) -> Result<(String, String), String> {
+    match text.split_once('=') {
+        Some((key, value)) if !key.trim().is_empty() => {
+            Ok((key.trim().to_owned(), value.to_owned()))
+        }
+        _ => Err(format!("{text:?} is not KEY=VALUE")),
+    }
 }
 
 /// Completes on Ctrl-C or SIGTERM.

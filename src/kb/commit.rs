@@ -16,6 +16,7 @@
 //! each removed triple, a look-up of every other graph and of the new entailments; recomputing
 //! it from the candidate is simpler and cannot drift.
 
+use super::backend::GraphWrite;
 use super::error::KbResult;
 use super::history::VersionRecord;
 use super::infer;
@@ -25,8 +26,8 @@ use super::{inferred_graph_header, KnowledgeBase};
 use crate::vocab::{is_system_graph, prov, CURATION_GRAPH, INFERRED_GRAPH, SOURCE};
 use chrono::{DateTime, Utc};
 use oxigraph::model::{
-    GraphName, GraphNameRef, Literal, NamedNode, NamedOrBlankNode, NamedOrBlankNodeRef, Quad,
-    QuadRef, TermRef, Triple, TripleRef,
+    GraphName, GraphNameRef, Literal, NamedNode, NamedOrBlankNodeRef, Quad, QuadRef, TermRef,
+    Triple, TripleRef,
 };
 use oxigraph::store::Store;
 use serde::Serialize;
@@ -235,45 +236,43 @@ impl KnowledgeBase {
             .map(|q| TripleRef::from(q.as_ref()).into_owned())
             .collect();
 
-        let mut tx = self.store.start_transaction()?;
-        for quad in &prepared.removed {
-            tx.remove(quad);
-        }
-        for graph in &prepared.emptied {
-            tx.remove_named_graph(graph)?;
-        }
-        for quad in &prepared.added {
-            if let GraphName::NamedNode(g) = &quad.graph_name {
-                tx.insert_named_graph(g);
-            }
-            tx.insert(quad);
-        }
+        // The write is computed from what the store holds now: the writer lock keeps it so
+        // until the write is applied.
+        let mut write = GraphWrite {
+            remove: prepared.removed.clone(),
+            drop_graphs: prepared.emptied.clone(),
+            insert: prepared.added.clone(),
+        };
+        let current_inferred: HashSet<Quad> = self
+            .store
+            .quads(None, None, None, Some(inferred_graph))?
+            .into_iter()
+            .collect();
+        write
+            .remove
+            .extend(current_inferred.difference(&inferred_target).cloned());
+        write
+            .insert
+            .extend(inferred_target.difference(&current_inferred).cloned());
 
-        let current_inferred = tx
-            .quads_for_pattern(None, None, None, Some(inferred_graph))
-            .collect::<Result<HashSet<_>, _>>()?;
-        for quad in current_inferred.difference(&inferred_target) {
-            tx.remove(quad);
-        }
-        for quad in inferred_target.difference(&current_inferred) {
-            tx.insert(quad);
-        }
+        let current_default: HashSet<Triple> = self
+            .store
+            .quads(None, None, None, Some(GraphNameRef::DefaultGraph))?
+            .into_iter()
+            .map(Triple::from)
+            .collect();
+        let in_default = |t: &Triple| t.as_ref().in_graph(GraphNameRef::DefaultGraph).into_owned();
+        write
+            .remove
+            .extend(current_default.difference(&default_target).map(in_default));
+        write
+            .insert
+            .extend(default_target.difference(&current_default).map(in_default));
 
-        let current_default = tx
-            .quads_for_pattern(None, None, None, Some(GraphNameRef::DefaultGraph))
-            .map(|q| q.map(Triple::from))
-            .collect::<Result<HashSet<_>, _>>()?;
-        for t in current_default.difference(&default_target) {
-            tx.remove(t.as_ref().in_graph(GraphNameRef::DefaultGraph));
-        }
-        for t in default_target.difference(&current_default) {
-            tx.insert(t.as_ref().in_graph(GraphNameRef::DefaultGraph));
-        }
-
-        for quad in &record_quads {
-            tx.insert(quad);
-        }
-        tx.commit()?;
+        // Last, so that a backend writing in several requests records the version only once
+        // everything else is written.
+        write.insert.extend(record_quads);
+        self.store.write(&write)?;
         tracing::debug!(
             seq = record.seq,
             action = record.action,
@@ -289,27 +288,19 @@ impl KnowledgeBase {
     pub(crate) fn ensure_default_graph(&self) -> KbResult<()> {
         let _writer = self.write_lock();
         let default = GraphNameRef::DefaultGraph;
-        if self
-            .store
-            .quads_for_pattern(None, None, None, Some(default))
-            .next()
-            .is_some()
-        {
+        if self.store.matches_any(None, None, None, Some(default))? {
             return Ok(());
         }
         let mut merged: HashSet<Triple> = HashSet::new();
-        for graph in self.store.named_graphs() {
-            let NamedOrBlankNode::NamedNode(graph) = graph? else {
-                continue;
-            };
+        for graph in self.store.named_graphs()? {
             if is_system_graph(graph.as_ref()) {
                 continue;
             }
             for quad in self
                 .store
-                .quads_for_pattern(None, None, None, Some(graph.as_ref().into()))
+                .quads(None, None, None, Some(graph.as_ref().into()))?
             {
-                merged.insert(quad?.into());
+                merged.insert(quad.into());
             }
         }
         if merged.is_empty() {
@@ -319,12 +310,13 @@ impl KnowledgeBase {
             triples = merged.len(),
             "rebuilding the default graph as the merge of the fact graphs"
         );
-        let mut tx = self.store.start_transaction()?;
-        for t in &merged {
-            tx.insert(t.as_ref().in_graph(default));
-        }
-        tx.commit()?;
-        Ok(())
+        self.store.write(&GraphWrite {
+            insert: merged
+                .iter()
+                .map(|t| t.as_ref().in_graph(default).into_owned())
+                .collect(),
+            ..GraphWrite::default()
+        })
     }
 }
 

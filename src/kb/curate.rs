@@ -485,8 +485,7 @@ impl KnowledgeBase {
         // The copy holds what queries see (fact graphs, inferred graph, merged default graph),
         // so that the update's patterns match as a query's would; not the version log.
         let mut before: HashSet<Quad> = HashSet::new();
-        for quad in self.store.iter() {
-            let quad = quad?;
+        for quad in self.store.quads(None, None, None, None)? {
             if !matches!(&quad.graph_name, GraphName::NamedNode(g) if is_system_graph(g.as_ref())) {
                 before.insert(quad);
             }
@@ -571,13 +570,13 @@ impl KnowledgeBase {
                 message: "it has no letter or digit to name a source with".to_owned(),
             })?;
         let mut label = None;
-        for quad in self.store.quads_for_pattern(
+        for quad in self.store.quads(
             Some(iri.as_ref().into()),
             Some(skos::PREF_LABEL),
             None,
             None,
-        ) {
-            if let Term::Literal(l) = quad?.object {
+        )? {
+            if let Term::Literal(l) = quad.object {
                 label = Some(l);
                 break;
             }
@@ -592,13 +591,13 @@ impl KnowledgeBase {
     /// The fact graphs holding `fact`.
     fn holders(&self, fact: TripleRef<'_>) -> KbResult<Vec<NamedNode>> {
         let mut graphs = Vec::new();
-        for quad in self.store.quads_for_pattern(
+        for quad in self.store.quads(
             Some(fact.subject),
             Some(fact.predicate),
             Some(fact.object),
             None,
-        ) {
-            if let GraphName::NamedNode(g) = quad?.graph_name {
+        )? {
+            if let GraphName::NamedNode(g) = quad.graph_name {
                 if is_fact_graph(g.as_ref()) {
                     graphs.push(g);
                 }
@@ -635,13 +634,13 @@ impl KnowledgeBase {
 
     /// The vetting status a fact graph's header gives it.
     fn status_of(&self, graph: &NamedNode) -> KbResult<Option<NamedNode>> {
-        for quad in self.store.quads_for_pattern(
+        for quad in self.store.quads(
             Some(graph.as_ref().into()),
             Some(akg::VETTING_STATUS),
             None,
             Some(graph.as_ref().into()),
-        ) {
-            if let Term::NamedNode(status) = quad?.object {
+        )? {
+            if let Term::NamedNode(status) = quad.object {
                 return Ok(Some(status));
             }
         }
@@ -681,9 +680,9 @@ impl KnowledgeBase {
     ) -> KbResult<bool> {
         for quad in self
             .store
-            .quads_for_pattern(Some(subject.into()), predicate, None, None)
+            .quads(Some(subject.into()), predicate, None, None)?
         {
-            if matches!(quad?.graph_name, GraphName::NamedNode(g) if is_fact_graph(g.as_ref())) {
+            if matches!(quad.graph_name, GraphName::NamedNode(g) if is_fact_graph(g.as_ref())) {
                 return Ok(true);
             }
         }
@@ -694,21 +693,25 @@ impl KnowledgeBase {
     fn property_kind(&self, property: NamedNodeRef<'_>) -> KbResult<Option<PropertyKind>> {
         let ontology = GraphNameRef::from(ONTOLOGY_GRAPH);
         let declared = |kind: NamedNodeRef<'_>| {
-            self.store
-                .contains(QuadRef::new(property, rdf::TYPE, kind, ontology))
+            self.store.matches_any(
+                Some(property.into()),
+                Some(rdf::TYPE),
+                Some(kind.into()),
+                Some(ontology),
+            )
         };
         if declared(owl::OBJECT_PROPERTY)? {
             return Ok(Some(PropertyKind::Object));
         }
         if declared(owl::DATATYPE_PROPERTY)? {
             let mut range = None;
-            for quad in self.store.quads_for_pattern(
+            for quad in self.store.quads(
                 Some(property.into()),
                 Some(rdfs::RANGE),
                 None,
                 Some(ontology),
-            ) {
-                if let Term::NamedNode(r) = quad?.object {
+            )? {
+                if let Term::NamedNode(r) = quad.object {
                     range = Some(r);
                 }
             }

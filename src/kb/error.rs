@@ -76,6 +76,13 @@ pub enum KbError {
         line: u64,
         message: String,
     },
+    /// A remote SPARQL store refused a request or could not be reached.
+    #[error("sparql store {url}: {action}: {message}")]
+    Remote {
+        url: String,
+        action: &'static str,
+        message: String,
+    },
     /// The underlying Oxigraph store failed.
     #[error("store: {0}")]
     Store(#[from] oxigraph::store::StorageError),

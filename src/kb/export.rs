@@ -58,8 +58,7 @@ impl KnowledgeBase {
         if format == ExportFormat::Turtle {
             // Sorted and deduplicated: a fact stated in two graphs is one triple.
             let mut triples = BTreeMap::new();
-            for quad in self.store().iter() {
-                let quad = quad?;
+            for quad in self.store.quads(None, None, None, None)? {
                 if keep(&quad.graph_name) {
                     let t = Triple::from(quad);
                     triples.insert(
@@ -76,8 +75,7 @@ impl KnowledgeBase {
                 writer.serialize_triple(t).map_err(ser)?;
             }
         } else {
-            for quad in self.store().iter() {
-                let quad = quad?;
+            for quad in self.store.quads(None, None, None, None)? {
                 if keep(&quad.graph_name) {
                     writer.serialize_quad(&quad).map_err(ser)?;
                 }

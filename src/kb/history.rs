@@ -270,13 +270,10 @@ impl KnowledgeBase {
     /// The subject of every record of the version log, with its sequence number.
     fn records_by_sequence(&self) -> KbResult<Vec<(u64, NamedOrBlankNode)>> {
         let mut records = Vec::new();
-        for quad in self.store.quads_for_pattern(
-            None,
-            Some(akg::SEQUENCE),
-            None,
-            Some(HISTORY_GRAPH.into()),
-        ) {
-            let quad = quad?;
+        for quad in self
+            .store
+            .quads(None, Some(akg::SEQUENCE), None, Some(HISTORY_GRAPH.into()))?
+        {
             records.push((sequence_of(&quad)?, quad.subject));
         }
         Ok(records)
@@ -397,11 +394,12 @@ impl KnowledgeBase {
         let graph: GraphNameRef<'_> = HISTORY_GRAPH.into();
         match self
             .store
-            .quads_for_pattern(Some(subject.as_ref()), Some(predicate), None, Some(graph))
+            .quads(Some(subject.as_ref()), Some(predicate), None, Some(graph))?
+            .into_iter()
             .next()
         {
             None => Ok(None),
-            Some(quad) => Ok(Some(match quad?.object {
+            Some(quad) => Ok(Some(match quad.object {
                 Term::NamedNode(n) => n.into_string(),
                 Term::Literal(l) => l.value().to_owned(),
                 other => other.to_string(),

@@ -1,16 +1,18 @@
-//! The knowledge base: an Oxigraph store (RocksDB on disk, or in memory for tests) holding one
-//! named fact graph per source file or curation edit, written only after SHACL validation, with
+//! The knowledge base: a quad store (an embedded Oxigraph store on disk or in memory, or any
+//! SPARQL 1.1 store: see [`backend`]) holding one named fact graph per source file or curation
+//! edit, written only after SHACL validation, with
 //! RDFS entailments materialised into their own graph.
 //!
 //! Every write — a load of files, a curation edit, a curator's SPARQL update — is one change
 //! set of asserted quads that goes through one path (`commit.rs`): the candidate state (asserted
 //! quads − removed + added) is validated and reasoned over in memory, hashed into its version id,
-//! and only then written in one store transaction together with the entailments, the store's
+//! and only then written in one store write together with the entailments, the store's
 //! default graph (the RDF merge of all fact graphs, so that queries count a fact once) and its
 //! record in the version log (`history.rs`). A syntax error, an invalid edit or a shape
 //! violation leaves the store untouched. Writers are serialised by a lock, so no two commits
 //! validate against the same old state.
 
+pub mod backend;
 mod commit;
 mod curate;
 mod error;
@@ -36,18 +38,18 @@ pub use validate::{Shapes, Violation};
 pub use version::version_of;
 
 use crate::vocab::{akg, compact, is_system_graph, prov, INFERRED_GRAPH, SOURCE};
+use backend::{EmbeddedStore, GraphBackend, RemoteSparql, RemoteSparqlConfig};
 use commit::{Action, Agent, ChangeSet, CommitInfo};
 use oxigraph::model::vocab::rdf;
 use oxigraph::model::{GraphName, Literal, NamedNode, NamedOrBlankNode, Quad};
-use oxigraph::store::Store;
 use serde::Serialize;
 use std::collections::{BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex, MutexGuard};
 
-/// The knowledge base: the store plus the shapes every write must satisfy.
+/// The knowledge base: the graph backend plus the shapes every write must satisfy.
 pub struct KnowledgeBase {
-    store: Store,
+    store: Box<dyn GraphBackend>,
     shapes: Shapes,
     /// Held by every writer from reading the state it validates against to its commit.
     writer: Mutex<()>,
@@ -99,28 +101,35 @@ impl KnowledgeBase {
     /// Opens (or creates) the on-disk store in `store_dir`. A store written before the default
     /// graph held the merge of the fact graphs gets it rebuilt here.
     pub fn open(store_dir: &Path, shapes_file: &Path) -> KbResult<Self> {
-        std::fs::create_dir_all(store_dir).map_err(|e| KbError::io(store_dir, e))?;
-        let kb = Self {
-            store: Store::open(store_dir)?,
-            shapes: Shapes::from_file(shapes_file)?,
-            writer: Mutex::new(()),
-        };
+        let kb = Self::with_backend(Box::new(EmbeddedStore::open(store_dir)?), shapes_file)?;
         kb.ensure_default_graph()?;
         Ok(kb)
     }
 
     /// A fresh in-memory store (tests, dry runs).
     pub fn in_memory(shapes_file: &Path) -> KbResult<Self> {
+        Self::with_backend(Box::new(EmbeddedStore::in_memory()?), shapes_file)
+    }
+
+    /// The graph of a SPARQL 1.1 store (queried and updated over the SPARQL 1.1 Protocol).
+    pub fn remote(config: RemoteSparqlConfig, shapes_file: &Path) -> KbResult<Self> {
+        let kb = Self::with_backend(Box::new(RemoteSparql::connect(config)?), shapes_file)?;
+        kb.ensure_default_graph()?;
+        Ok(kb)
+    }
+
+    /// The knowledge base in `backend`.
+    pub fn with_backend(backend: Box<dyn GraphBackend>, shapes_file: &Path) -> KbResult<Self> {
         Ok(Self {
-            store: Store::new()?,
+            store: backend,
             shapes: Shapes::from_file(shapes_file)?,
             writer: Mutex::new(()),
         })
     }
 
-    /// The underlying Oxigraph store, for read access by other modules.
-    pub fn store(&self) -> &Store {
-        &self.store
+    /// The graph backend, for read access by other modules.
+    pub fn backend(&self) -> &dyn GraphBackend {
+        self.store.as_ref()
     }
 
     /// The compiled shapes.
@@ -185,18 +194,12 @@ impl KnowledgeBase {
     /// fact graphs) nor a system graph.
     fn asserted_quads(&self) -> KbResult<Vec<Quad>> {
         let mut quads = Vec::new();
-        for graph in self.store.named_graphs() {
-            let NamedOrBlankNode::NamedNode(graph) = graph? else {
-                continue;
-            };
-            if !is_fact_graph(graph.as_ref()) {
-                continue;
-            }
-            for quad in self
-                .store
-                .quads_for_pattern(None, None, None, Some(graph.as_ref().into()))
-            {
-                quads.push(quad?);
+        for graph in self.store.named_graphs()? {
+            if is_fact_graph(graph.as_ref()) {
+                quads.extend(
+                    self.store
+                        .quads(None, None, None, Some(graph.as_ref().into()))?,
+                );
             }
         }
         Ok(quads)

@@ -11,7 +11,7 @@ use crate::vocab::{compact, PREFIXES};
 use oxigraph::io::{RdfFormat, RdfSerializer};
 use oxigraph::model::{Term, Triple};
 use oxigraph::sparql::results::{QueryResultsFormat, QueryResultsSerializer};
-use oxigraph::sparql::{QueryResults, QuerySolution, SparqlEvaluator, Variable};
+use oxigraph::sparql::{QuerySolution, Variable};
 use std::io::Write;
 use std::sync::Arc;
 
@@ -61,57 +61,7 @@ impl KnowledgeBase {
     }
 
     fn run_query(&self, sparql: &str, limits: Option<&QueryLimits>) -> KbResult<QueryOutcome> {
-        let mut evaluator = SparqlEvaluator::new();
-        if let Some(limits) = limits {
-            evaluator = evaluator.with_cancellation_token(limits.cancel.clone());
-        }
-        for (prefix, iri) in PREFIXES {
-            evaluator = evaluator
-                .with_prefix(*prefix, *iri)
-                .map_err(|e| KbError::QuerySyntax(e.to_string()))?;
-        }
-        // Not `set_default_graph_as_union`: Oxigraph's union keeps one copy of a triple per
-        // graph that states it, so counts over the default graph would not be set counts. The
-        // store's own default graph holds the merge (see commit.rs).
-        let prepared = evaluator
-            .parse_query(sparql)
-            .map_err(|e| KbError::QuerySyntax(e.to_string()))?;
-        let eval = |e: oxigraph::sparql::QueryEvaluationError| match (e, limits) {
-            (oxigraph::sparql::QueryEvaluationError::Cancelled, Some(limits)) => {
-                KbError::QueryTimeout {
-                    seconds: limits.timeout.as_secs_f64(),
-                }
-            }
-            (e, _) => KbError::QueryEvaluation(e.to_string()),
-        };
-        let results = prepared.on_store(self.store()).execute().map_err(eval)?;
-        let max = limits.map_or(usize::MAX, |l| l.max_results);
-        let too_many = || KbError::TooManyResults { limit: max };
-        Ok(match results {
-            QueryResults::Boolean(b) => QueryOutcome::Boolean(b),
-            QueryResults::Solutions(solutions) => {
-                let variables = solutions.variables().to_vec();
-                let mut rows = Vec::new();
-                for solution in solutions {
-                    if rows.len() == max {
-                        return Err(too_many());
-                    }
-                    let solution = solution.map_err(eval)?;
-                    rows.push(variables.iter().map(|v| solution.get(v).cloned()).collect());
-                }
-                QueryOutcome::Solutions { variables, rows }
-            }
-            QueryResults::Graph(triples) => {
-                let mut out = Vec::new();
-                for triple in triples {
-                    if out.len() == max {
-                        return Err(too_many());
-                    }
-                    out.push(triple.map_err(eval)?);
-                }
-                QueryOutcome::Graph(out)
-            }
-        })
+        self.store.query(sparql, limits)
     }
 }
 

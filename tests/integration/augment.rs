@@ -363,9 +363,11 @@ async fn describe_stores_grounded_descriptions_with_provenance() {
     let graph = NamedNodeRef::new(&report.graph).expect("graph iri");
     let from_file: BTreeSet<String> = parsed.quads().map(|q| q.to_string()).collect();
     let from_store: BTreeSet<String> = kb
-        .store()
-        .quads_for_pattern(None, None, None, Some(GraphNameRef::NamedNode(graph)))
-        .map(|q| q.expect("quad").to_string())
+        .backend()
+        .quads(None, None, None, Some(GraphNameRef::NamedNode(graph)))
+        .expect("quads")
+        .iter()
+        .map(|q| q.to_string())
         .collect();
     assert_eq!(from_file, from_store);
     assert_eq!(parsed.graphs.len(), 1);

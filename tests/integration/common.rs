@@ -44,9 +44,11 @@ pub fn bundled() -> &'static KnowledgeBase {
 /// Every quad of the store as sorted N-Quads lines: two equal snapshots mean an unchanged store.
 pub fn snapshot(kb: &KnowledgeBase) -> Vec<String> {
     let mut quads: Vec<String> = kb
-        .store()
+        .backend()
+        .quads(None, None, None, None)
+        .expect("quads")
         .iter()
-        .map(|q| q.expect("quad").to_string())
+        .map(|q| q.to_string())
         .collect();
     quads.sort();
     quads

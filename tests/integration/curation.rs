@@ -4,6 +4,7 @@
 //! commit is a version, and versions diff into composed change sets and RDF Patch.
 
 use crate::common::{bundled, config, fixture, snapshot};
+use assetkg::kb::backend::GraphWrite;
 use assetkg::kb::{Edit, EditOutcome, EditRequest, KbError, KnowledgeBase, QueryOutcome};
 use oxigraph::io::{RdfFormat, RdfParser};
 use oxigraph::model::{GraphNameRef, Term};
@@ -189,8 +190,15 @@ fn an_old_store_gets_its_default_graph_rebuilt_on_open() {
             .expect("load");
         let expected = snapshot(&kb);
         // What a store written before the merge looks like: an empty default graph.
-        kb.store()
-            .clear_graph(GraphNameRef::DefaultGraph)
+        let default_graph = kb
+            .backend()
+            .quads(None, None, None, Some(GraphNameRef::DefaultGraph))
+            .expect("quads");
+        kb.backend()
+            .write(&GraphWrite {
+                remove: default_graph,
+                ..GraphWrite::default()
+            })
             .expect("clear");
         assert!(!ask(&kb, "ASK { ?s ?p ?o }"));
         expected
@@ -833,9 +841,10 @@ fn curation_costs() {
     assert!(violations.is_empty());
     let t = Instant::now();
     let merged: std::collections::HashSet<oxigraph::model::Triple> = kb
-        .store()
-        .iter()
-        .map(|q| q.expect("quad"))
+        .backend()
+        .quads(None, None, None, None)
+        .expect("quads")
+        .into_iter()
         .filter(|q| !q.graph_name.to_string().contains("graph/history"))
         .map(Into::into)
         .collect();

@@ -8,9 +8,10 @@ use oxigraph::io::{JsonLdProfileSet, RdfFormat, RdfParser, RdfSerializer};
 /// Quads of the fact graphs and the inferred graph: the store without its default graph (a
 /// merge of them) and without the version log (which differs with the number of loads).
 fn fact_and_inferred_quads(kb: &KnowledgeBase) -> usize {
-    kb.store()
-        .iter()
-        .map(|q| q.expect("quad"))
+    kb.backend()
+        .quads(None, None, None, None)
+        .expect("quads")
+        .into_iter()
         .filter(|q| {
             !q.graph_name.is_default_graph()
                 && q.graph_name.to_string() != "<https://w3id.org/assetkg/graph/history>"

@@ -116,9 +116,10 @@ fn exports_read_back() {
         .expect("mini");
     // Asserted quads: neither the default graph (the merge), nor the inferred graph, nor the log.
     let asserted = kb
-        .store()
-        .iter()
-        .map(|q| q.expect("quad"))
+        .backend()
+        .quads(None, None, None, None)
+        .expect("quads")
+        .into_iter()
         .filter(|q| {
             let g = q.graph_name.to_string();
             !q.graph_name.is_default_graph()

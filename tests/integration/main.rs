@@ -4,6 +4,7 @@
 mod augment;
 mod common;
 mod curation;
+mod deployment;
 mod embed;
 mod index;
 mod kb_load;
@@ -11,5 +12,6 @@ mod kb_matrix;
 mod kb_query;
 mod search;
 mod server;
+mod servers;
 mod tasks;
 mod train;
