@@ -218,18 +218,11 @@ impl RemoteSparql {
             limits.map(|l| l.timeout),
             "query",
         )?;
-        let eval = |e: QueryEvaluationError| KbError::Remote {
-            url: self.config.query_url.clone(),
-            action: "reading query results",
-            message: e.to_string(),
-        };
+        let eval =
+            |e: QueryEvaluationError| self.query_error("reading query results", e.to_string());
         let parsed = QueryResultsParser::from_format(QueryResultsFormat::Json)
             .for_slice(&body)
-            .map_err(|e| KbError::Remote {
-                url: self.config.query_url.clone(),
-                action: "reading query results",
-                message: e.to_string(),
-            })?;
+            .map_err(|e| self.query_error("reading query results", e.to_string()))?;
         collect_results(
             QueryResults::from(parsed),
             limits.map_or(usize::MAX, |l| l.max_results),
@@ -253,11 +246,8 @@ impl RemoteSparql {
             if triples.len() == max {
                 return Err(KbError::TooManyResults { limit: max });
             }
-            let quad = quad.map_err(|e| KbError::Remote {
-                url: self.config.query_url.clone(),
-                action: "reading a graph result",
-                message: e.to_string(),
-            })?;
+            let quad =
+                quad.map_err(|e| self.query_error("reading a graph result", e.to_string()))?;
             triples.push(Triple::from(quad));
         }
         Ok(QueryOutcome::Graph(triples))
@@ -275,10 +265,15 @@ impl RemoteSparql {
     }
 
     fn unexpected(&self, message: &str) -> KbError {
+        self.query_error("reading query results", message)
+    }
+
+    /// An error about a response of the query endpoint.
+    fn query_error(&self, action: &'static str, message: impl ToString) -> KbError {
         KbError::Remote {
             url: self.config.query_url.clone(),
-            action: "reading query results",
-            message: message.to_owned(),
+            action,
+            message: message.to_string(),
         }
     }
 
