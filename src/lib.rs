@@ -3,6 +3,7 @@
 //!
 //! The library owns everything; the `assetkg` binary only parses the command line and calls it.
 
+pub mod agent;
 pub mod api;
 pub mod augment;
 pub mod config;

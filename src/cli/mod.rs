@@ -1,6 +1,7 @@
 //! Command-line interface: one clap subcommand per task of a knowledge engineer. Commands print
 //! for people by default and JSON with `--json`; a failed check exits non-zero.
 
+mod agent;
 mod datasets;
 mod train;
 
@@ -201,6 +202,13 @@ enum Command {
     /// Run ablation sweeps (p_desc, positive ratio, loss, seeds) of a base recipe; writes a
     /// table and charts.
     Ablate(train::AblateArgs),
+    /// Ask the ReAct agent a question (open, or multiple-choice with --option): it plans over
+    /// the graph and search tools and answers with the graph facts it used; the steps go to
+    /// stderr as they happen.
+    Ask(agent::AskArgs),
+    /// Evaluate the agent on a question set generated from the KB (multiple-choice and open
+    /// troubleshooting questions), per backend: a table, JSON, Markdown and a PNG chart.
+    EvalAgent(agent::EvalAgentArgs),
     /// Serve GraphQL (/graphql, GraphiQL at /), the SPARQL 1.1 Protocol (/sparql), /metrics
     /// and health checks (/healthz, /readyz) until Ctrl-C or SIGTERM. The index is first
     /// brought in line with the store (only changed entities are embedded).
@@ -446,6 +454,14 @@ pub fn run(args: Args) -> Result<ExitCode> {
         Command::Tasks(command) => datasets::tasks(command, &open()?)?,
         Command::Augment(command) => datasets::augment(command, &open()?)?,
         Command::Eval(eval) => datasets::eval(eval, &open()?, &config, candidate_model)?,
+        Command::Ask(ask) => {
+            let tools = agent_tools(open()?, &config, &args.index_options, 10)?;
+            runtime()?.block_on(agent::ask(ask, tools))?;
+        }
+        Command::EvalAgent(eval) => {
+            let tools = agent_tools(open()?, &config, &args.index_options, 25)?;
+            runtime()?.block_on(agent::eval_agent(eval, tools))?;
+        }
         Command::Serve {
             bind,
             service_config,
@@ -595,6 +611,27 @@ async fn shutdown_signal() {
 }
 
 /// A runtime for the async index; the rest of the CLI is synchronous.
+/// The agent's tools over the store, the index and its model (`items` per search).
+fn agent_tools(
+    kb: KnowledgeBase,
+    config: &Config,
+    index_options: &[(String, String)],
+    items: usize,
+) -> Result<assetkg::agent::Toolbox> {
+    let embedder = load_embedder(Backend::Fastembed, &config.model_dir, &config.ort_dylib)
+        .with_context(|| format!("loading the model in {}", config.model_dir.display()))?;
+    let index = runtime()?.block_on(async {
+        let index = EntityIndex::open_with(&config.index_uri, index_options).await?;
+        anyhow::ensure!(
+            !index.is_empty().await?,
+            "the index {} is empty: run `assetkg index` first",
+            config.index_uri
+        );
+        Ok(index)
+    })?;
+    agent::toolbox(kb, index, embedder.into(), items)
+}
+
 pub(crate) fn runtime() -> Result<tokio::runtime::Runtime> {
     tokio::runtime::Runtime::new().context("starting the async runtime")
 }

@@ -32,7 +32,7 @@ pub use export::ExportFormat;
 pub(crate) use history::date_time;
 pub use history::{VersionDiff, VersionRecord};
 pub use parse::{format_of, parse_bytes, parse_file, ParsedFile};
-pub use query::{OutputFormat, QueryLimits, QueryOutcome};
+pub use query::{show_term, OutputFormat, QueryLimits, QueryOutcome};
 pub use stats::{Stats, StatusCount};
 pub use validate::{Shapes, Violation};
 pub use version::version_of;

@@ -84,7 +84,7 @@ pub struct Recommendations {
 const MAX_PATHS: usize = 3;
 
 /// The kind of entity each role variable of the task SPARQL binds, and the kind of the items.
-fn role_kind(task: TaskCode, var: &str) -> &'static str {
+pub fn role_kind(task: TaskCode, var: &str) -> &'static str {
     match (task, var) {
         (_, "asset") => "equipment_class",
         (_, "category") => "equipment_category",
