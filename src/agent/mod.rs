@@ -19,6 +19,7 @@ pub mod react;
 pub mod tools;
 
 pub use react::{Agent, Answer, Budget, Polarity, Question, Step, StopReason};
+pub use react::{CitedEntity, ScoredCandidate};
 pub use tools::{Action, Observation, ToolLimits, Toolbox};
 
 use crate::augment::llm::{LlmError, OpenAiClient, OpenAiConfig};

@@ -101,6 +101,8 @@ pub struct ServiceConfig {
     pub limits: Limits,
     /// The tokens.
     pub tokens: Vec<TokenEntry>,
+    /// The agent behind `ask`.
+    pub agent: AgentSettings,
 }
 
 impl Default for ServiceConfig {
@@ -110,6 +112,49 @@ impl Default for ServiceConfig {
             cors_origins: vec!["*".into()],
             limits: Limits::default(),
             tokens: Vec::new(),
+            agent: AgentSettings::default(),
+        }
+    }
+}
+
+/// Which model drives the agent of `ask` (loaded on the first question).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AgentSettings {
+    /// `gguf` (the embedded model choosing among planned actions; default), `gguf-react`,
+    /// `planner` (no model) or `openai` (an OpenAI-compatible endpoint from the
+    /// `ASSETKG_LLM_BASE_URL`, `ASSETKG_LLM_MODEL`, `ASSETKG_LLM_API_KEY` environment).
+    pub backend: String,
+    /// The GGUF model file.
+    pub gguf: PathBuf,
+    /// Most tool steps per question.
+    pub max_steps: usize,
+}
+
+impl Default for AgentSettings {
+    fn default() -> Self {
+        Self {
+            backend: "gguf".into(),
+            gguf: PathBuf::from(crate::agent::gguf::DEFAULT_GGUF),
+            max_steps: 8,
+        }
+    }
+}
+
+impl AgentSettings {
+    /// The agent backend these settings name.
+    pub fn backend(&self) -> Result<crate::agent::Backend, String> {
+        use crate::agent::Backend;
+        match self.backend.as_str() {
+            "gguf" => Ok(Backend::Gguf(self.gguf.clone())),
+            "gguf-react" => Ok(Backend::GgufFreeForm(self.gguf.clone())),
+            "planner" => Ok(Backend::Planner),
+            "openai" => crate::augment::llm::OpenAiConfig::from_env()
+                .map(Backend::OpenAi)
+                .map_err(|e| e.to_string()),
+            other => Err(format!(
+                "agent.backend `{other}` is not one of gguf, gguf-react, planner, openai"
+            )),
         }
     }
 }

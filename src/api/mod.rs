@@ -15,7 +15,7 @@ use crate::index::{entity_documents, EntityDoc, EntityIndex, QueryVector, SyncRe
 use crate::kb::{KbError, KbResult, KnowledgeBase, QueryOutcome};
 use crate::retrieval::facts::GraphHeaders;
 use async_graphql::http::GraphiQLSource;
-use async_graphql_axum::{GraphQLRequest, GraphQLResponse};
+use async_graphql_axum::{GraphQLRequest, GraphQLResponse, GraphQLSubscription};
 use auth::{Principal, TokenTable};
 use axum::extract::{Extension, State};
 use axum::http::header::CONTENT_TYPE;
@@ -39,7 +39,7 @@ pub struct Services {
     /// The knowledge base.
     pub kb: Arc<KnowledgeBase>,
     /// The entity index.
-    pub index: EntityIndex,
+    pub index: Arc<EntityIndex>,
     /// The embedding model of the index.
     pub embedder: Arc<dyn Embedder>,
     /// The service configuration.
@@ -52,6 +52,9 @@ pub struct Services {
     headers: RwLock<Option<(String, Arc<GraphHeaders>)>>,
     /// Held by every write (edit + index refresh), so the index follows the KB edit by edit.
     pub(crate) write: tokio::sync::Mutex<()>,
+    /// The agent's models (loaded on the first question) and entity names.
+    agent_models: crate::agent::ModelCache,
+    agent_names: crate::agent::LinkerCache,
 }
 
 impl std::fmt::Debug for Services {
@@ -90,9 +93,11 @@ impl Services {
             Arc::new(crate::embed::batch::BatchingEmbedder::new(embedder));
         let services = Arc::new(Self {
             kb,
-            index,
+            index: Arc::new(index),
             embedder,
             config,
+            agent_models: crate::agent::ModelCache::default(),
+            agent_names: crate::agent::LinkerCache::default(),
             metrics: metrics::Metrics::new(),
             docs: RwLock::new(Arc::new(Vec::new())),
             headers: RwLock::new(None),
@@ -190,6 +195,52 @@ impl Services {
     }
 }
 
+impl Services {
+    /// The agent of `ask`, as the configuration says; its tools read this service's KB and index.
+    pub async fn agent(self: &Arc<Self>) -> async_graphql::Result<crate::agent::Agent> {
+        let settings = self.config.agent.clone();
+        let backend = settings
+            .backend()
+            .map_err(|e| graphql::client_error("UNAVAILABLE", e))?;
+        // Reading the names (once per KB version) and the model (once) is blocking work.
+        let services = self.clone();
+        let (linker, policy) = tokio::task::spawn_blocking(move || {
+            let linker = services
+                .agent_names
+                .get(&services.kb)
+                .map_err(graphql::kb_error)?;
+            let policy = services
+                .agent_models
+                .policy(&backend)
+                .map_err(|e| graphql::client_error("UNAVAILABLE", format!("agent model: {e}")))?;
+            Ok::<_, async_graphql::Error>((linker, policy))
+        })
+        .await
+        .map_err(graphql::internal)??;
+        let kb = self.kb.clone();
+        Ok(crate::agent::Agent {
+            policy,
+            tools: crate::agent::Toolbox {
+                kb,
+                index: self.index.clone(),
+                embedder: self.embedder.clone(),
+                linker,
+                limits: crate::agent::ToolLimits {
+                    items: 25,
+                    sparql_rows: self.config.limits.sparql_max_results.min(50),
+                    sparql_timeout: self.config.limits.sparql_timeout(),
+                    ..crate::agent::ToolLimits::default()
+                },
+            },
+            budget: crate::agent::Budget {
+                max_steps: settings.max_steps,
+                time: self.config.limits.request_timeout(),
+                ..crate::agent::Budget::default()
+            },
+        })
+    }
+}
+
 /// What every handler can reach.
 #[derive(Clone)]
 pub struct AppState {
@@ -213,6 +264,11 @@ pub fn router(state: AppState) -> Router {
     let tokens = Arc::new(TokenTable::new(config));
     let protected = Router::new()
         .route("/graphql", get(graphql_handler).post(graphql_handler))
+        // Subscriptions (the agent's steps) over WebSocket (graphql-transport-ws).
+        .route_service(
+            "/graphql/ws",
+            GraphQLSubscription::new(state.schema.clone()),
+        )
         .route("/sparql", get(sparql::get).post(sparql::post))
         .route("/metrics", get(metrics_handler))
         .route_layer(middleware::from_fn_with_state(tokens, auth::authenticate));
@@ -252,7 +308,12 @@ fn cors(config: &ServiceConfig) -> CorsLayer {
 }
 
 async fn graphiql() -> Html<String> {
-    Html(GraphiQLSource::build().endpoint("/graphql").finish())
+    Html(
+        GraphiQLSource::build()
+            .endpoint("/graphql")
+            .subscription_endpoint("/graphql/ws")
+            .finish(),
+    )
 }
 
 /// `/graphql`: the request runs with the caller attached; the operation label of the metrics

@@ -1,6 +1,7 @@
 //! Integration tests: one binary, one module per area. They run against the real Oxigraph store
 //! (in memory and RocksDB in a temporary directory), the real SHACL engine and the bundled KB.
 
+mod agent;
 mod augment;
 mod common;
 mod curation;

@@ -18,7 +18,7 @@ use std::path::Path;
 use std::sync::{Arc, OnceLock};
 
 /// The shared fastembed model, as the service's `Arc<dyn Embedder>`.
-struct SharedModel;
+pub(crate) struct SharedModel;
 
 impl Embedder for SharedModel {
     fn model_id(&self) -> &str {
@@ -93,10 +93,10 @@ fn tokens_config(anonymous_read: bool) -> (ServiceConfig, Tokens) {
     (config, tokens)
 }
 
-struct Server {
-    url: String,
-    kb: Arc<KnowledgeBase>,
-    services: Arc<Services>,
+pub(crate) struct Server {
+    pub(crate) url: String,
+    pub(crate) kb: Arc<KnowledgeBase>,
+    pub(crate) services: Arc<Services>,
     client: reqwest::Client,
     stop: Option<tokio::sync::oneshot::Sender<()>>,
     task: Option<tokio::task::JoinHandle<std::io::Result<()>>>,
@@ -104,7 +104,7 @@ struct Server {
 }
 
 impl Server {
-    async fn start(service: ServiceConfig) -> Self {
+    pub(crate) async fn start(service: ServiceConfig) -> Self {
         let index_source = tokio::task::spawn_blocking(|| synced_index_dir().to_owned())
             .await
             .unwrap();
@@ -139,7 +139,7 @@ impl Server {
     }
 
     /// POSTs a GraphQL request; returns the HTTP status and the JSON body.
-    async fn graphql_as(
+    pub(crate) async fn graphql_as(
         &self,
         token: Option<&str>,
         query: &str,
@@ -159,7 +159,7 @@ impl Server {
     }
 
     /// A GraphQL query that must succeed; returns `data`.
-    async fn data(&self, token: Option<&str>, query: &str, variables: Value) -> Value {
+    pub(crate) async fn data(&self, token: Option<&str>, query: &str, variables: Value) -> Value {
         let (status, body) = self.graphql_as(token, query, variables).await;
         assert_eq!(status, StatusCode::OK, "{body}");
         assert!(body.get("errors").is_none(), "{query}\n{body:#}");
@@ -188,7 +188,7 @@ impl Server {
         json["results"]["bindings"].as_array().unwrap().clone()
     }
 
-    async fn stop(mut self) {
+    pub(crate) async fn stop(mut self) {
         if let Some(stop) = self.stop.take() {
             stop.send(()).unwrap();
         }

@@ -3,6 +3,7 @@
 //! errors are logged and reported as `INTERNAL` without detail), and the SDL that
 //! `graphql/schema.graphql` must equal.
 
+pub mod agent;
 pub mod entity;
 pub mod mutation;
 pub mod query;
@@ -13,16 +14,20 @@ use crate::api::config::Limits;
 use crate::index::IndexError;
 use crate::kb::KbError;
 use crate::retrieval::RetrievalError;
-use async_graphql::{EmptySubscription, ErrorExtensions, Schema};
+use async_graphql::{ErrorExtensions, Schema};
 
 /// The schema type.
-pub type AssetSchema = Schema<query::QueryRoot, mutation::MutationRoot, EmptySubscription>;
+pub type AssetSchema = Schema<query::QueryRoot, mutation::MutationRoot, agent::SubscriptionRoot>;
 
 /// The schema with `limits`; `services` is reachable from every resolver.
 pub fn build_schema(services: Option<std::sync::Arc<Services>>, limits: &Limits) -> AssetSchema {
-    let builder = Schema::build(query::QueryRoot, mutation::MutationRoot, EmptySubscription)
-        .limit_depth(limits.graphql_depth)
-        .limit_complexity(limits.graphql_complexity);
+    let builder = Schema::build(
+        query::QueryRoot,
+        mutation::MutationRoot,
+        agent::SubscriptionRoot,
+    )
+    .limit_depth(limits.graphql_depth)
+    .limit_complexity(limits.graphql_complexity);
     match services {
         Some(services) => builder.data(services).finish(),
         None => builder.finish(),

@@ -299,6 +299,18 @@ impl QueryRoot {
             .collect())
     }
 
+    /// Asks the ReAct agent: an open question, or a multiple-choice one with 2–5 options. The
+    /// answer carries the entities and graph facts (with provenance and vetting status) it rests
+    /// on and the full trace. The agent only reads: nothing a question says changes the graph.
+    async fn ask(
+        &self,
+        ctx: &Context<'_>,
+        question: String,
+        #[graphql(default)] options: Vec<String>,
+    ) -> Result<super::agent::AgentAnswer> {
+        super::agent::ask(ctx, question, options).await
+    }
+
     /// Items for a query under one of the nine tasks (e.g. FM2S: the sensors for a failure
     /// mode on an asset), each with its score and explanation: the graph paths that link the
     /// query's entities to it, or "semantic match only".
