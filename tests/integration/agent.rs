@@ -157,6 +157,64 @@ async fn the_loop_retries_bad_output_refuses_repeats_and_cites_what_tools_read()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_openai_compatible_endpoint_drives_the_loop_over_the_wire() {
+    use crate::augment::{completion, ChatServer};
+    // The endpoint answers with a tool call on the first turn and the answer after it.
+    let chat = ChatServer::start(|body| {
+        let turns = body["messages"].as_array().map_or(0, |m| m.len());
+        if turns <= 2 {
+            completion("Thought: ask the graph\nAction: recommend\nAction Input: {\"task\": \"S2FM\", \"query\": \"oil debris\", \"asset\": \"compressor\"}")
+        } else {
+            completion("Thought: the observation lists it\nFinal Answer: check bearing wear on the compressor")
+        }
+    })
+    .await;
+    let server = Server::start(service("planner")).await;
+    let tools = server.services.agent().await.unwrap().tools;
+    let mut config = assetkg::augment::llm::OpenAiConfig::new(&chat.base_url, "test-model:1b");
+    config.timeout = std::time::Duration::from_secs(30);
+    let agent = Agent {
+        policy: assetkg::agent::ModelCache::default()
+            .policy(&assetkg::agent::Backend::OpenAi(config))
+            .unwrap(),
+        tools,
+        budget: Budget::default(),
+    };
+    let answer = agent
+        .ask(
+            &Question {
+                text: "My compressor shows oil debris. What should I check?".into(),
+                options: Vec::new(),
+            },
+            &mut |_| {},
+        )
+        .await;
+    assert_eq!(answer.stopped, StopReason::Answered, "{answer:#?}");
+    assert_eq!(answer.backend, "react:test-model:1b");
+    assert!(answer.tokens > 0);
+    let received = chat.received();
+    assert_eq!(received.len(), 2);
+    let first = received[0].messages();
+    assert!(first[0].1.contains("recommend {\"task\""), "{}", first[0].1);
+    let second = received[1].messages();
+    assert!(
+        second
+            .last()
+            .unwrap()
+            .1
+            .starts_with("Observation: S2FM for"),
+        "{second:?}"
+    );
+    // The answer cites the failure mode it names, with the facts the tool read.
+    assert!(answer
+        .entities
+        .iter()
+        .any(|e| e.iri.ends_with("failure-mode/bearing-wear")));
+    assert!(!answer.facts.is_empty());
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_model_that_never_follows_the_format_fails_clearly() {
     let server = Server::start(service("planner")).await;
     let agent = scripted_agent(&server, Scripted::new(&[])).await;

@@ -29,14 +29,14 @@ const KEY: &str = "sk-test-secret-123";
 
 /// One request the test server received.
 #[derive(Debug, Clone)]
-struct Received {
+pub(crate) struct Received {
     path: String,
     authorization: Option<String>,
-    body: Value,
+    pub(crate) body: Value,
 }
 
 impl Received {
-    fn messages(&self) -> Vec<(String, String)> {
+    pub(crate) fn messages(&self) -> Vec<(String, String)> {
         self.body["messages"]
             .as_array()
             .map(|m| {
@@ -65,13 +65,15 @@ impl Received {
 type Script = Arc<dyn Fn(&Value) -> (u16, String) + Send + Sync>;
 
 /// A minimal HTTP/1.1 server for chat completions: one request per connection.
-struct ChatServer {
-    base_url: String,
+pub(crate) struct ChatServer {
+    pub(crate) base_url: String,
     received: Arc<Mutex<Vec<Received>>>,
 }
 
 impl ChatServer {
-    async fn start(script: impl Fn(&Value) -> (u16, String) + Send + Sync + 'static) -> Self {
+    pub(crate) async fn start(
+        script: impl Fn(&Value) -> (u16, String) + Send + Sync + 'static,
+    ) -> Self {
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
         let addr = listener.local_addr().expect("address");
         let received = Arc::new(Mutex::new(Vec::new()));
@@ -91,7 +93,7 @@ impl ChatServer {
         }
     }
 
-    fn received(&self) -> Vec<Received> {
+    pub(crate) fn received(&self) -> Vec<Received> {
         self.received.lock().expect("lock").clone()
     }
 
@@ -162,7 +164,7 @@ async fn serve(
 }
 
 /// A chat completion answering `text`.
-fn completion(text: &str) -> (u16, String) {
+pub(crate) fn completion(text: &str) -> (u16, String) {
     let body = json!({
         "id": "chatcmpl-test",
         "object": "chat.completion",

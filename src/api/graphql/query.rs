@@ -286,7 +286,13 @@ impl QueryRoot {
             .search_embedded(&request, vector.as_ref())
             .await
             .map_err(super::index_error)?;
-        let entities = load_entities(ctx, hits.iter().map(|h| h.iri.clone()).collect()).await?;
+        // The entities are read from the store only when the client asked for them: a search
+        // that selects scores and labels is answered from the index alone.
+        let entities = if ctx.look_ahead().field("entity").exists() {
+            load_entities(ctx, hits.iter().map(|h| h.iri.clone()).collect()).await?
+        } else {
+            Vec::new()
+        };
         Ok(hits
             .into_iter()
             .map(|hit| {
