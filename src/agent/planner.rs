@@ -55,8 +55,8 @@ struct Reading<'a> {
     options: Vec<Option<Mention>>,
     /// The kind of entity the answer is.
     target: Option<String>,
-    /// Task-tool observations so far.
-    observations: Vec<&'a Observation>,
+    /// Task-tool observations so far, with the [`specificity`] of their call.
+    observations: Vec<(usize, &'a Observation)>,
 }
 
 fn read<'a>(state: &'a State<'_>, tools: &Toolbox) -> Reading<'a> {
@@ -105,9 +105,12 @@ fn read<'a>(state: &'a State<'_>, tools: &Toolbox) -> Reading<'a> {
     let observations = state
         .steps
         .iter()
-        .filter(|s| matches!(s.action, Some(Action::Recommend { .. })))
-        .filter_map(|s| s.observation.as_ref())
-        .filter(|o| !o.error)
+        .filter_map(|s| match (&s.action, &s.observation) {
+            (Some(action @ Action::Recommend { .. }), Some(o)) if !o.error => {
+                Some((specificity(action), o))
+            }
+            _ => None,
+        })
         .collect();
     Reading {
         asset,
@@ -152,6 +155,18 @@ fn open_target(entities: &[Mention]) -> Option<String> {
         Some(kinds::SENSOR.into())
     } else {
         None
+    }
+}
+
+/// How many of the question's entities a call uses (its query entity and its asset): a call
+/// that uses more is more specific evidence (FM2S for the failure mode on the asset says more
+/// than A2S for the asset alone).
+fn specificity(call: &Action) -> usize {
+    match call {
+        Action::Recommend { query, asset, .. } => {
+            1 + usize::from(asset.as_ref().is_some_and(|a| a != query))
+        }
+        _ => 0,
     }
 }
 
@@ -207,6 +222,13 @@ fn planned_calls(reading: &Reading<'_>) -> Vec<Action> {
 /// question's entities, `Some(false)` when the tools ran and did not, `None` when the option
 /// names no entity.
 fn option_evidence(reading: &Reading<'_>) -> Vec<(Option<bool>, Vec<ObservedItem>)> {
+    // The most specific evidence there is.
+    let best = reading
+        .observations
+        .iter()
+        .map(|(s, _)| *s)
+        .max()
+        .unwrap_or(0);
     reading
         .options
         .iter()
@@ -216,7 +238,8 @@ fn option_evidence(reading: &Reading<'_>) -> Vec<(Option<bool>, Vec<ObservedItem
                 let hits: Vec<ObservedItem> = reading
                     .observations
                     .iter()
-                    .flat_map(|o| &o.items)
+                    .filter(|(s, _)| *s == best)
+                    .flat_map(|(_, o)| &o.items)
                     .filter(|i| i.iri == m.iri && i.graph_linked)
                     .cloned()
                     .collect();
@@ -436,7 +459,7 @@ impl ConstrainedPolicy {
     fn finish_open(reading: &Reading<'_>) -> Decision {
         // Items by how many of the question's entities link to them.
         let mut support: BTreeMap<String, (usize, String)> = BTreeMap::new();
-        for observation in &reading.observations {
+        for (_, observation) in &reading.observations {
             for item in observation.items.iter().filter(|i| i.graph_linked) {
                 let entry = support
                     .entry(item.iri.clone())
@@ -518,10 +541,13 @@ impl Policy for ConstrainedPolicy {
             .iter()
             .filter_map(|s| s.action.as_ref())
             .collect();
-        let pending: Vec<Action> = planned_calls(&reading)
+        let planned = planned_calls(&reading);
+        let best = planned.iter().map(specificity).max().unwrap_or(0);
+        let mut pending: Vec<Action> = planned
             .into_iter()
             .filter(|c| !taken.contains(&c))
             .collect();
+        pending.sort_by_key(|c| std::cmp::Reverse(specificity(c)));
         let describes: Vec<Action> = reading
             .entities
             .iter()
@@ -531,12 +557,12 @@ impl Policy for ConstrainedPolicy {
             .filter(|c| !taken.contains(&c))
             .take(2)
             .collect();
-        let evidence_in = !reading.observations.is_empty();
-        // Open questions use every planned call; a multiple-choice one needs one call's evidence.
+        // Open questions use every planned call; a multiple-choice one needs the evidence of one
+        // of the most specific calls.
         let can_finish = if state.question.options.is_empty() {
-            pending.is_empty() || evidence_in && reading.observations.len() >= 4
+            pending.is_empty() || reading.observations.len() >= 4
         } else {
-            evidence_in || pending.is_empty()
+            pending.is_empty() || reading.observations.iter().any(|(s, _)| *s >= best)
         };
 
         let mut labels: Vec<String> = Vec::new();
@@ -549,7 +575,12 @@ impl Policy for ConstrainedPolicy {
         }
         for call in pending.iter().take(4) {
             labels.push(describe_call(call));
-            grounding.push(PLAN_GROUNDING);
+            // Less specific calls are possible, not preferred.
+            grounding.push(if specificity(call) == best {
+                PLAN_GROUNDING
+            } else {
+                PLAN_GROUNDING * 0.3
+            });
             actions.push(Some(call.clone()));
         }
         for call in describes {
