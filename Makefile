@@ -11,7 +11,7 @@ FINETUNED = models/assetkg-minilm
 # health at /healthz and /readyz); SERVICE_CONFIG names a service configuration (tokens, limits).
 BIND ?= 127.0.0.1:8080
 
-.PHONY: all build models run test test-servers lint fmt kb validate tasks eval-baseline model eval-finetuned ablate bench bench-service real-clients clean
+.PHONY: all build models run test test-servers lint fmt kb validate tasks eval-baseline model eval-finetuned ablate bench bench-service real-clients eval-agent clean
 
 all: build
 
@@ -82,6 +82,13 @@ eval-finetuned: build models
 ablate: build models
 	$(BIN) load
 	$(BIN) ablate --recipe recipes/ablate.toml --out docs/ablations
+
+# docs/agent-eval.{md,json,png} (+ the question set): the ReAct agent per backend on the
+# questions generated from the KB (the embedded SmolLM2 model, the planner alone, the model alone).
+eval-agent: build models
+	$(BIN) load
+	$(BIN) index
+	$(BIN) eval-agent --out docs/agent-eval
 
 # docs/benchmarks.md: fastembed/ONNX Runtime, candle and sentence-transformers side by side.
 bench: models

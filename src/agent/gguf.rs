@@ -100,10 +100,14 @@ impl GgufModel {
             ));
         }
         let (tokenizer, eos) = tokenizer_from_metadata(&content).map_err(err)?;
-        let id = metadata_string(&content, "general.name").unwrap_or_else(|| {
-            path.file_stem()
-                .map_or_else(String::new, |s| s.to_string_lossy().into_owned())
-        });
+        // The file name says which model and quantization (`SmolLM2-135M-Instruct.Q4_1`);
+        // `general.name` is often a training-run tag.
+        let id = path
+            .file_stem()
+            .map(|s| s.to_string_lossy().into_owned())
+            .filter(|s| !s.is_empty())
+            .or_else(|| metadata_string(&content, "general.name"))
+            .unwrap_or_default();
         let model = Llama::from_gguf(&content, &mut file)
             .map_err(|e| err(format!("cannot build the model: {e}")))?;
         Ok(Self {

@@ -333,6 +333,27 @@ async fn the_offline_agent_answers_generated_questions_with_citations() {
         // The model's choice is on record for the steps it scored.
         assert!(answer.steps.iter().any(|s| s.candidates.len() > 1));
     }
+    // The most specific task tool comes first: the sensors for the failure mode on the asset
+    // (FM2S), not those of the asset alone (A2S), which also lists length measurement.
+    let answer = agent
+        .ask(
+            &Question {
+                text: "Which sensor is most relevant for detecting unbalance in a fan?".into(),
+                options: vec![
+                    "length measurement".into(),
+                    "vibration".into(),
+                    "temperature".into(),
+                ],
+            },
+            &mut |_| {},
+        )
+        .await;
+    assert_eq!(answer.choice, Some(1), "{answer:#?}");
+    let first_task = answer.steps.iter().find_map(|s| match &s.action {
+        Some(Action::Recommend { task, .. }) => Some(task.as_str()),
+        _ => None,
+    });
+    assert_eq!(first_task, Some("FM2S"), "{answer:#?}");
     let open = &set.open[0];
     let answer = agent
         .ask(
