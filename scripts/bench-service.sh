@@ -3,14 +3,15 @@
 # concurrency 32 for 30 s each with the `oha` load generator (crates.io), against a server over
 # the bundled KB on this machine, next to the single-core query-embedding limit measured in the
 # same run (examples/embed_rate.rs pinned to core 0). Writes docs/service-bench.{md,json}.
-# Server and embedding probe are release builds, as deployed (the first release build of the
-# dependencies takes about an hour on two cores; `make run` and the tests use the dev profile).
+# Server and embedding probe are dev-profile builds by default, the build `make run` serves and
+# the tests use (PROFILE=release for the Docker image's build; its first build of the
+# dependencies takes about an hour on two cores).
 #
 # Usage: ./scripts/bench-service.sh   [CONCURRENCY=32 DURATION=30s MODEL=models/assetkg-minilm
-#                                      PROFILE=release|dev]
+#                                      PROFILE=dev|release OUT=docs/service-bench SKIP_BUILD=1]
 set -euo pipefail
 cd "$(dirname "$0")/.."
-PROFILE=${PROFILE:-release}
+PROFILE=${PROFILE:-dev}
 case "$PROFILE" in
   release) BUILD_DIR=target/release ;;
   dev) BUILD_DIR=target/debug ;;
@@ -31,7 +32,7 @@ export MODEL
 
 step() { echo "bench-service: $*"; }
 
-step "[1/6] build, models, oha $OHA_VERSION"
+step "[1/7] build, models, oha $OHA_VERSION"
 [ "${SKIP_BUILD:-}" = 1 ] || cargo build --profile "$PROFILE" --bins --example embed_rate
 ./scripts/fetch-models.sh
 if [ "$("$TOOLS/bin/oha" --version 2>/dev/null | awk '{print $2}')" != "$OHA_VERSION" ]; then
@@ -39,11 +40,11 @@ if [ "$("$TOOLS/bin/oha" --version 2>/dev/null | awk '{print $2}')" != "$OHA_VER
 fi
 OHA="$TOOLS/bin/oha"
 
-step "[2/6] single-core embedding limit (${MODEL:-base model})"
+step "[2/7] single-core embedding limit (${MODEL:-base model})"
 EMBED=$(taskset -c 0 "$BUILD_DIR/examples/embed_rate" --model "${MODEL:-models/all-MiniLM-L6-v2}" --seconds 10)
 echo "$EMBED"
 
-step "[3/6] server over the bundled KB"
+step "[3/7] server over the bundled KB"
 DATA=$(mktemp -d)
 trap 'stop_server; rm -rf "$DATA"' EXIT
 start_server "$DATA"
@@ -58,11 +59,15 @@ import json, sys
 data = sys.argv[1]
 subjects = ["bearing", "seal", "impeller", "winding", "valve", "gearbox", "coupling", "rotor"]
 symptoms = ["wear", "leak", "noise", "overheating", "vibration", "cracking", "fouling", "misalignment"]
-with open(f"{data}/search.lines", "w") as out:
-    for s in subjects:
-        for y in symptoms:
-            q = '{ search(text: "%s %s", kinds: [SENSOR, FAILURE_MODE], mode: HYBRID, limit: 10) { score iri label } }' % (s, y)
-            out.write(json.dumps({"query": q}) + "\n")
+# `search` selects what the index holds; `search+entity` also each hit's entity, which the
+# server then reads from the store.
+selections = {"search": "score iri label", "search-entity": "score entity { iri label definition }"}
+for name, selection in selections.items():
+    with open(f"{data}/{name}.lines", "w") as out:
+        for s in subjects:
+            for y in symptoms:
+                q = '{ search(text: "%s %s", kinds: [SENSOR, FAILURE_MODE], mode: HYBRID, limit: 10) { %s } }' % (s, y, selection)
+                out.write(json.dumps({"query": q}) + "\n")
 pairs = json.load(open(f"{data}/pairs.json"))["results"]["bindings"]
 with open(f"{data}/recommend.lines", "w") as out:
     for p in pairs:
@@ -90,18 +95,20 @@ run() {
     -H 'content-type: application/json' -Z "$lines" "$SERVER_URL/graphql" > "$DATA/$name.json"
 }
 
-step "[4/6] search: concurrency $CONCURRENCY for $DURATION"
+step "[4/7] search: concurrency $CONCURRENCY for $DURATION"
 run search "$DATA/search.lines"
-step "[5/6] recommend: concurrency $CONCURRENCY for $DURATION"
+step "[5/7] search with entities: concurrency $CONCURRENCY for $DURATION"
+run search-entity "$DATA/search-entity.lines"
+step "[6/7] recommend: concurrency $CONCURRENCY for $DURATION"
 run recommend "$DATA/recommend.lines"
 
-step "[6/6] report $OUT.{md,json}"
+step "[7/7] report $OUT.{md,json}"
 python3 - "$DATA" "$EMBED" "$CONCURRENCY" "$DURATION" "$OUT" "$PROFILE" <<'PY'
 import json, platform, subprocess, sys, datetime
 data, embed, concurrency, duration, out, profile = sys.argv[1:7]
 embed = json.loads(embed)
 rows = []
-for name in ["search", "recommend"]:
+for name in ["search", "search-entity", "recommend"]:
     r = json.load(open(f"{data}/{name}.json"))
     summary = r["summary"]
     pct = r["latencyPercentiles"]
@@ -146,7 +153,9 @@ lines += [
     "",
     f"Single-core query-embedding limit, measured in the same run (`examples/embed_rate.rs` pinned to",
     f"core 0, one query at a time): **{limit:.1f} queries/s** ({embed['p50_ms']:.2f} ms per query, p50).",
-    "`search` embeds one text per request (hybrid: vector + BM25, fused); `recommend` embeds the",
+    "`search` embeds one text per request (hybrid: vector + BM25, fused) and answers from the index",
+    "alone; `search-entity` also selects each hit's entity (label, definition), read from the store;",
+    "`recommend` embeds the",
     "query for entity resolution and again with the task instruction, runs the task's SPARQL and",
     "looks up graph paths with provenance for each item.",
 ]
