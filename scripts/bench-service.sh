@@ -59,7 +59,7 @@ import json, sys
 data = sys.argv[1]
 subjects = ["bearing", "seal", "impeller", "winding", "valve", "gearbox", "coupling", "rotor"]
 symptoms = ["wear", "leak", "noise", "overheating", "vibration", "cracking", "fouling", "misalignment"]
-# `search` selects what the index holds; `search+entity` also each hit's entity, which the
+# `search` selects what the index holds; `search-entity` also each hit's entity, which the
 # server then reads from the store.
 selections = {"search": "score iri label", "search-entity": "score entity { iri label definition }"}
 for name, selection in selections.items():
@@ -155,9 +155,8 @@ lines += [
     f"core 0, one query at a time): **{limit:.1f} queries/s** ({embed['p50_ms']:.2f} ms per query, p50).",
     "`search` embeds one text per request (hybrid: vector + BM25, fused) and answers from the index",
     "alone; `search-entity` also selects each hit's entity (label, definition), read from the store;",
-    "`recommend` embeds the",
-    "query for entity resolution and again with the task instruction, runs the task's SPARQL and",
-    "looks up graph paths with provenance for each item.",
+    "`recommend` embeds the query for entity resolution and again with the task instruction, runs",
+    "the task's SPARQL and looks up graph paths with provenance for each item.",
 ]
 open(f"{out}.md", "w").write("\n".join(lines) + "\n")
 print("\n".join(lines))
